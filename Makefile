@@ -1,0 +1,68 @@
+# hybridchat.ccm developer commands. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export PYTHONPATH := $(CURDIR)/.collections:$(CURDIR)/tools
+
+.DEFAULT_GOAL := help
+.PHONY: help venv deps system test sanity units emulator integration lint molecule build compat changelog demo demo-clean bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-dev.txt 2>&1 | grep -v '^WARNING' || true
+	$(VENV)/bin/python -c 'import ansible, requests_oauthlib, molecule'
+	touch $@
+
+venv: $(VENV)/.stamp ## create the virtualenv from the pinned requirements-dev.txt
+
+deps: venv ## prepare .collections (this collection + community.crypto)
+	VENV=$(CURDIR)/$(VENV) scripts/deps.sh
+
+system: ## install nginx, pebble, openssl, curl when missing (apt)
+	scripts/system-packages.sh
+
+test: ## the whole suite from a fresh clone: setup, sanity, units, emulator, integration, lint, molecule, build, compat
+	scripts/test.sh
+
+sanity: deps ## ansible-test sanity (no ignore files)
+	scripts/test.sh sanity
+
+units: deps ## unit tests (mocked HTTP)
+	scripts/test.sh units
+
+emulator: deps ## the X API emulator's own tests
+	scripts/test.sh emulator
+
+integration: deps system ## modules through ansible-playbook against the emulator
+	scripts/test.sh integration
+
+lint: deps ## ansible-lint, production profile, offline
+	scripts/test.sh lint
+
+molecule: deps system ## role scenarios on localhost (selfsigned, acme, provided)
+	scripts/test.sh molecule
+
+build: deps ## build the collection tarball and run galaxy-importer on it
+	scripts/test.sh build
+
+compat: deps ## sanity + units on ansible-core 2.21 and 2.18
+	scripts/test.sh compat
+
+changelog: venv ## lint the changelog fragments
+	scripts/test.sh changelog
+
+demo: deps system ## the whole job on this machine against the emulator, nginx and a local CA
+	scripts/demo.sh
+
+demo-clean: ## stop what the demo started and remove its files
+	scripts/demo.sh clean
+
+bench: deps system ## converge and rerun times and API calls for 1 and 20 sites -> BENCHMARKS.md
+	scripts/bench.sh
+
+clean: demo-clean ## remove build output and test output
+	rm -rf build tests/output .ansible
