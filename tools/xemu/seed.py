@@ -1,0 +1,131 @@
+"""Seed loading and normalisation (JSON or YAML) with the documented defaults."""
+
+import copy
+import json
+import os
+
+import yaml
+
+DEFAULT_SEED = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'seeds', 'default.yml')
+
+# Requests per 15-minute window, per app and endpoint family (x-api.md sections 2, 5, 7).
+DEFAULT_RATE_LIMITS = {
+    'v1.webhooks.register': 15,
+    'v1.webhooks.list_all': 15,
+    'v1.webhooks.list_env': 15,
+    'v1.webhooks.validate': 15,
+    'v1.webhooks.delete': 15,
+    'v1.subscriptions': 500,
+    'v1.subscriptions.count': 15,
+    'v1.subscriptions.list': 50,
+    'v1.subscriptions.delete': 500,
+    'v1.verify_credentials': 75,
+    'v2.webhooks.create': 450,
+    'v2.webhooks.list': 450,
+    'v2.webhooks.validate': 450,
+    'v2.webhooks.delete': 450,
+    'v2.subscriptions': 500,
+    'v2.subscriptions.list': 50,
+    'v2.subscriptions.delete': 500,
+    'v2.subscriptions.count': 15,
+    'users.by_username': 300,
+    'users.me': 75,
+    'oauth2.token': 450,
+}
+
+DEFAULT_SETTINGS = {
+    'timestamp_skew': 300,
+    'crc_timeout': 3.0,
+    'rate_limit_window': 900,
+    'nonce_check': True,
+    # Status used for the "does not meet the requirements" 214 family (OBS: 400) and the quota 214 (DOC: 403).
+    'crc_error_status': 400,
+    'url_error_status': 400,
+    'quota_error_status': 403,
+    # Duplicate v1.1 subscription: code 355 (UNCONFIRMED number) with HTTP 409.
+    'duplicate_subscription_status': 409,
+}
+
+
+class SeedError(ValueError):
+    """The seed file is malformed."""
+
+
+def load_seed_file(path):
+    """Read a seed file (YAML is a superset of JSON, so one parser serves both)."""
+    with open(path, 'r', encoding='utf-8') as handle:
+        text = handle.read()
+    if path.endswith('.json'):
+        return json.loads(text)
+    return yaml.safe_load(text) or {}
+
+
+def _require(item, key, what):
+    value = item.get(key)
+    if value in (None, ''):
+        raise SeedError('%s is missing %r' % (what, key))
+    return str(value)
+
+
+def normalize_seed(raw):
+    """Return a new seed dict with every default filled in and every id a string."""
+    if not isinstance(raw, dict):
+        raise SeedError('the seed must be a mapping')
+    seed = {'apps': [], 'users': [], 'settings': {}}
+    for index, app in enumerate(raw.get('apps') or []):
+        what = 'apps[%d]' % index
+        envs = []
+        for env in app.get('environments') or []:
+            if isinstance(env, str):
+                env = {'label': env}
+            envs.append({
+                'label': _require(env, 'label', what + ' environment'),
+                'max_webhooks': int(env.get('max_webhooks', 1)),
+                'max_subscriptions': int(env.get('max_subscriptions', 15)),
+            })
+        v2 = app.get('v2') or {}
+        name = str(app.get('name') or 'app%d' % (index + 1))
+        seed['apps'].append({
+            'name': name,
+            'id': str(app.get('id') or 13090192 + index),
+            'account_name': str(app.get('account_name') or name),
+            'consumer_key': _require(app, 'consumer_key', what),
+            'consumer_secret': _require(app, 'consumer_secret', what),
+            'bearer_token': _require(app, 'bearer_token', what),
+            'permission': str(app.get('permission') or 'read-write-dm'),
+            'environments': envs,
+            'v2': {
+                'max_webhooks': int(v2.get('max_webhooks', 1)),
+                'max_subscriptions': int(v2.get('max_subscriptions', 3)),
+            },
+        })
+    for index, user in enumerate(raw.get('users') or []):
+        what = 'users[%d]' % index
+        seed['users'].append({
+            'id': _require(user, 'id', what),
+            'username': _require(user, 'username', what),
+            'name': str(user.get('name') or user['username']),
+            'access_token': _require(user, 'access_token', what),
+            'access_secret': _require(user, 'access_secret', what),
+            'suspended': bool(user.get('suspended', False)),
+            # Optional: the consumer key the token was issued for; empty = valid with every app.
+            'app': str(user.get('app') or ''),
+        })
+    settings = copy.deepcopy(DEFAULT_SETTINGS)
+    raw_settings = raw.get('settings') or {}
+    for key, value in raw_settings.items():
+        if key != 'rate_limits':
+            settings[key] = value
+    limits = dict(DEFAULT_RATE_LIMITS)
+    limits.update({str(k): int(v) for k, v in (raw_settings.get('rate_limits') or {}).items()})
+    settings['rate_limits'] = limits
+    settings['timestamp_skew'] = float(settings['timestamp_skew'])
+    settings['crc_timeout'] = float(settings['crc_timeout'])
+    settings['rate_limit_window'] = int(settings['rate_limit_window'])
+    seed['settings'] = settings
+    return seed
+
+
+def load_seed(path=None):
+    """Load and normalise a seed file; the bundled default when no path is given."""
+    return normalize_seed(load_seed_file(path or DEFAULT_SEED))
