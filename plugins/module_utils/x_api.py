@@ -23,6 +23,7 @@ import re
 import secrets
 import time
 import traceback
+import warnings
 
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -158,7 +159,7 @@ def crc_response_token(consumer_secret, crc_token):
     return 'sha256=' + base64.b64encode(digest).decode('ascii')
 
 
-def _json_or_none(text):
+def json_or_none(text):
     if not text:
         return None
     try:
@@ -463,7 +464,7 @@ class XApiClient(object):
                                 may_have_acted=not idempotent)
             status = resp.status_code
             lower_headers = dict((k.lower(), v) for k, v in resp.headers.items())
-            body = _json_or_none(resp.text)
+            body = json_or_none(resp.text)
             if status in ok:
                 return XResponse(status, lower_headers, body, resp.text)
             if status == 429:
@@ -776,20 +777,22 @@ class CrcProbeResult(object):
         self.latency_ms = None
         self.location = None
         self.content_type = None
-        self.body = None
+        self.body = None          # first 500 characters of the answer
+        self.json = None          # the parsed answer (None when not JSON)
         self.response_token = None
         self.expected_token = None
         self.response_token_valid = False
 
 
 def crc_probe(url, consumer_secret, connect_to=None, validate_certs=True, ca_path=None, timeout=10,
-              crc_token=None, nonce=None, clock=time.monotonic):
+              crc_token=None, nonce=None, clock=None):
     """Send exactly what X sends for a CRC: GET url?crc_token=..&nonce=.. with x-twitter-webhooks-signature.
 
     ``connect_to`` (host:port) opens the TCP connection there while SNI, certificate host name and the Host
     header stay those of the URL, to test a server before DNS points at it.
     """
     result = CrcProbeResult()
+    clock = clock or time.monotonic
     if not HAS_REQUESTS:
         result.failure = ('dependency', 'urllib3 is not available')
         return result
@@ -839,8 +842,9 @@ def crc_probe(url, consumer_secret, connect_to=None, validate_certs=True, ca_pat
     via = ' via %s:%s' % (target_host, target_port) if connect_to else ''
     start = clock()
     try:
-        with pool:
-            resp = pool.urlopen('GET', path, headers=headers, redirect=False, retries=False, preload_content=True,
+        with pool, warnings.catch_warnings():
+            warnings.simplefilter('ignore', urllib3.exceptions.InsecureRequestWarning)
+            resp = pool.request('GET', path, headers=headers, redirect=False, retries=False, preload_content=True,
                                 assert_same_host=False)
     except urllib3.exceptions.NameResolutionError as exc:
         result.failure = ('resolve', 'Name resolution of %s failed: %s. Point DNS at the server, or use connect_to to test '
@@ -849,6 +853,15 @@ def crc_probe(url, consumer_secret, connect_to=None, validate_certs=True, ca_pat
     except urllib3.exceptions.SSLError as exc:
         result.failure = ('certificate', 'TLS handshake with %s%s failed: %s. X needs a valid certificate for %s from a public '
                           'CA, with the full chain and TLS 1.2+.' % (host, via, _reason(exc), host))
+        return result
+    # urllib3's NewConnectionError subclasses ConnectTimeoutError: catch it first.
+    except urllib3.exceptions.NewConnectionError as exc:
+        text = _reason(exc)
+        if 'resolution' in text.lower() or 'name or service' in text.lower() or 'getaddrinfo' in text.lower():
+            result.failure = ('resolve', 'Name resolution of %s failed: %s.' % (target_host, text))
+        else:
+            result.failure = ('connection', 'Could not connect to %s:%s: %s. Check that the web server listens on 443 and '
+                              'the firewall lets it through.' % (target_host, target_port, text))
         return result
     except urllib3.exceptions.ConnectTimeoutError as exc:
         result.failure = ('connection', 'Connecting to %s:%s timed out after %ss (%s). Check the firewall allows port 443 '
@@ -859,14 +872,6 @@ def crc_probe(url, consumer_secret, connect_to=None, validate_certs=True, ca_pat
         result.failure = ('latency', 'The endpoint did not answer within %ss (%s); X gives up after 3 seconds.'
                           % (timeout, _reason(exc)))
         return result
-    except urllib3.exceptions.NewConnectionError as exc:
-        text = _reason(exc)
-        if 'resolution' in text.lower() or 'name or service' in text.lower() or 'getaddrinfo' in text.lower():
-            result.failure = ('resolve', 'Name resolution of %s failed: %s.' % (target_host, text))
-        else:
-            result.failure = ('connection', 'Could not connect to %s:%s: %s. Check that the web server listens on 443 and '
-                              'the firewall lets it through.' % (target_host, target_port, text))
-        return result
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         result.failure = ('connection', 'The CRC request to %s%s failed: %s.' % (url, via, _reason(exc)))
         return result
@@ -876,7 +881,8 @@ def crc_probe(url, consumer_secret, connect_to=None, validate_certs=True, ca_pat
     result.content_type = resp.headers.get('content-type')
     text = resp.data.decode('utf-8', 'replace') if resp.data else ''
     result.body = text[:500]
-    parsed = _json_or_none(text)
+    parsed = json_or_none(text)
+    result.json = parsed
     if isinstance(parsed, dict) and isinstance(parsed.get('response_token'), str):
         result.response_token = parsed['response_token']
         result.response_token_valid = hmac.compare_digest(result.response_token, result.expected_token)

@@ -23,7 +23,7 @@ description:
   - An idempotent run sends exactly one request (the webhook list), plus one C(POST /oauth2/token) when v2 needs a
     bearer token that was not given.
 author:
-  - hybridchat.ccm maintainers
+  - hybridchat.ccm maintainers (@hybridchat)
 extends_documentation_fragment:
   - hybridchat.ccm.twitter
   - ansible.builtin.action_common_attributes

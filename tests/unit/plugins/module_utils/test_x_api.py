@@ -192,8 +192,8 @@ def test_error_messages(fake, response, kind, needles):
 
 
 def test_oauth2_token_error_99(fake):
-    fake.fault('POST', '/oauth2/token', FakeResponse(403, {'errors': [{'code': 99, 'label': 'authenticity_token_error',
-                                                                        'message': 'Unable to verify your credentials'}]}))
+    body = {'errors': [{'code': 99, 'label': 'authenticity_token_error', 'message': 'Unable to verify your credentials'}]}
+    fake.fault('POST', '/oauth2/token', FakeResponse(403, body))
     with pytest.raises(XApiError) as exc:
         make(fake).backend('2').list_webhooks()
     assert 'consumer_key' in exc.value.msg and exc.value.kind == 'auth'
