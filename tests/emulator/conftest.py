@@ -19,7 +19,7 @@ from emulator_helpers import CCM_HOST, HOOK_HOST  # noqa: E402  pylint: disable=
 def pki(tmp_path_factory):
     base = tmp_path_factory.mktemp('pki')
     ca = make_ca(base)
-    return {'ca': ca, 'ccm': issue_cert(ca, [CCM_HOST], base), 'hook': issue_cert(ca, [HOOK_HOST], base),
+    return {'ca': ca, 'ccm': issue_cert(ca, [CCM_HOST, '127.0.0.1'], base), 'hook': issue_cert(ca, [HOOK_HOST], base),
             'dir': base}
 
 
@@ -34,7 +34,7 @@ def env_file(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def ccm(pki, env_file, tmp_path_factory):
-    with CcmStandIn(env_file, tls=pki['ccm'], workdir=tmp_path_factory.mktemp('ccmrun')) as server:
+    with CcmStandIn(env_file, tls=pki['ccm'], ca_bundle=pki['ca'].cert_path, workdir=tmp_path_factory.mktemp('ccmrun')) as server:
         yield server
 
 

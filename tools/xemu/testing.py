@@ -275,8 +275,9 @@ class CcmStandIn(_Process):
     """The CCM stand-in in a subprocess. ``webhook_url`` is its full webhook URL (with port)."""
 
     def __init__(self, env_file, tls=None, path='/ccm/webhook/twitter', workdir=None, host='127.0.0.1',
-                 names=None, start_timeout=20):
+                 names=None, ca_bundle=None, start_timeout=20):
         super().__init__(workdir, start_timeout)
+        self.ca_bundle = str(ca_bundle) if ca_bundle else None
         self.env_file = str(env_file)
         self.tls = tls
         self.path = path
