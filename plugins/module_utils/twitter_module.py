@@ -82,6 +82,8 @@ class TwitterModule(AnsibleModule):
     def secret_values(self):
         values = [self.params.get(name) for name in SECRET_OPTIONS]
         if self._client is not None and self._client.bearer_fetched:
+            # A fetched bearer token is no module parameter, so Ansible does not know to hide it.
+            self.no_log_values.add(self._client.bearer_token)
             values.append(self._client.bearer_token)
         return [v for v in values if v]
 

@@ -214,6 +214,10 @@ def explain_error(status, body, method, path, auth, context=None):
                    '(Dev environments) into environment / TWITTER_ENVIRONMENT.' % (env, quoted))
             return XApiError(msg, 'env_label', status, code, None, message)
         if code == 214:
+            if 'too many resources' in message.lower() and context.get('operation') == 'subscribe':
+                msg = ('The subscription quota of environment %r is reached %s: remove a subscription you no longer need '
+                       '(twitter_subscription state=absent with its user_id) or raise the tier.' % (env, quoted))
+                return XApiError(msg, 'subscription_limit', status, code, None, message)
             if 'too many resources' in message.lower():
                 msg = ('The webhook quota is reached %s: this environment/app already has as many webhooks as the tier allows '
                        '(sandbox: 1). Delete the old webhook (twitter_webhook state=absent) or register with exclusive: true '
@@ -304,19 +308,32 @@ def explain_error(status, body, method, path, auth, context=None):
     detail = body.get('detail') if isinstance(body, dict) else None
     quoted = '(X: HTTP %s%s%s on %s)' % (status, ' "%s"' % title if title else '', ': "%s"' % detail if detail and detail != title else '', where)
     if status == 401:
-        which = 'bearer token (bearer_token / TWITTER_BEARER_TOKEN, or consumer_key/consumer_secret it is fetched with)' \
-            if auth == AUTH_BEARER else 'OAuth 1.0a credentials (consumer_key/consumer_secret, access_token/access_secret)'
-        msg = ('X rejected the %s %s: they are wrong, revoked or belong to another app. '
-               'Regenerate them in the developer portal and update the configuration.' % (which, quoted))
+        if auth == AUTH_BEARER:
+            msg = ('X rejected the bearer token %s: it is wrong, revoked or belongs to another app. Fix bearer_token '
+                   '(TWITTER_BEARER_TOKEN) or leave it unset to fetch one with consumer_key/consumer_secret.' % quoted)
+        else:
+            msg = ('X rejected the OAuth 1.0a credentials %s: consumer_key/consumer_secret or access_token/access_secret '
+                   'are wrong, revoked (regenerated) or belong to another app. A host clock that is off also causes this: '
+                   'check NTP.' % quoted)
         return XApiError(msg, 'auth', status, None, title, detail)
     if status == 403:
-        if (title or '').lower().startswith('unsupported authentication') or 'application-only is forbidden' in (detail or '').lower():
-            msg = ('%s does not accept %s %s: it needs user context, so access_token and access_secret '
-                   '(TWITTER_ACCESS_TOKEN/SECRET) must be set.' % (where, _AUTH_LABEL.get(auth, auth), quoted))
+        low = (detail or '').lower()
+        if 'application-only is forbidden' in low:
+            msg = ('%s does not accept an app-only bearer token %s: it needs user context, so access_token and '
+                   'access_secret (TWITTER_ACCESS_TOKEN/SECRET) must be set.' % (where, quoted))
             return XApiError(msg, 'unsupported_auth', status, None, title, detail)
-        msg = ('X refused access %s: the app is not enrolled for this endpoint (Account Activity API needs a suitable tier '
-               'and a project-attached app), or the token lacks the permission "Read and write and Direct message" '
-               '(regenerate tokens after changing it).' % quoted)
+        if (title or '').lower().startswith('unsupported authentication'):
+            msg = ('%s does not accept %s %s: it needs an app-only bearer token (bearer_token, or consumer_key and '
+                   'consumer_secret to fetch one).' % (where, _AUTH_LABEL.get(auth, auth), quoted))
+            return XApiError(msg, 'unsupported_auth', status, None, title, detail)
+        if 'permission' in low:
+            msg = ('The app lacks the permission for %s %s: set the app permission to "Read and write and Direct message" '
+                   'in the developer portal, then regenerate the access token and secret (tokens created before the change '
+                   'keep the old permission).' % (where, quoted))
+            return XApiError(msg, 'permission', status, None, title, detail)
+        msg = ('X refused access %s: the app is not enrolled for this endpoint (the Account Activity API needs a suitable '
+               'tier and an app attached to a project), or the token lacks the permission "Read and write and Direct '
+               'message" (regenerate tokens after changing it).' % quoted)
         return XApiError(msg, 'permission', status, None, title, detail)
     if status == 404:
         return XApiError('Not found %s.' % quoted, 'not_found', status, None, title, detail)
@@ -625,8 +642,8 @@ class V11Backend(_Backend):
 
     def subscribe(self, webhook_id=None):
         try:
-            self.client.request('POST', self.base + '/subscriptions.json', auth=AUTH_OAUTH1, context=self.ctx,
-                                idempotent=False)
+            self.client.request('POST', self.base + '/subscriptions.json', auth=AUTH_OAUTH1,
+                                context=dict(self.ctx, operation='subscribe'), idempotent=False)
         except XApiError as err:
             if err.kind == 'duplicate_subscription':
                 return False
