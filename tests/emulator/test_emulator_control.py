@@ -19,7 +19,7 @@ COUNT = V1 + '/subscriptions/count.json'
 def test_rate_limit_headers_and_429(emu, http):
     emu.config(rate_limits={'v1.subscriptions.count': 3})
     seen = []
-    for _ in range(3):
+    for _attempt in range(3):
         resp = http.get(emu.url + COUNT, auth=emu.bearer())
         assert resp.status_code == 200
         seen.append(int(resp.headers['x-rate-limit-remaining']))
@@ -50,7 +50,7 @@ def test_rate_limit_control_and_v2_body(emu, http):
 def test_faults_status_body_count_and_method(emu, http):
     emu.fault(path_regex=r'/webhooks\.json$', method='GET', count=2, status=503, body={'errors': [{'code': 130,
               'message': 'Over capacity'}]}, headers={'Retry-After': '1'})
-    for _ in range(2):
+    for _attempt in range(2):
         resp = http.get(emu.url + V1 + '/webhooks.json', auth=emu.bearer())
         assert resp.status_code == 503 and resp.json()['errors'][0]['code'] == 130
         assert resp.headers['Retry-After'] == '1'
