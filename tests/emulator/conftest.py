@@ -1,4 +1,4 @@
-"""Fixtures for the emulator's own tests: one emulator and one CCM stand-in per module (per xdist worker),
+"""Fixtures for the emulator's own tests: one emulator and one CCM stand-in per session (per xdist worker),
 reset before every test, plus a test CA with certificates for the fake public host names."""
 
 import os
@@ -15,7 +15,7 @@ from xemu.testing import CcmStandIn, Emulator, issue_cert, make_ca  # noqa: E402
 from emulator_helpers import CCM_HOST, HOOK_HOST  # noqa: E402  pylint: disable=wrong-import-position
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def pki(tmp_path_factory):
     base = tmp_path_factory.mktemp('pki')
     ca = make_ca(base)
@@ -23,7 +23,7 @@ def pki(tmp_path_factory):
             'dir': base}
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def env_file(tmp_path_factory):
     path = tmp_path_factory.mktemp('ccm') / 'ccm.env'
     seed_app = Emulator().app()
@@ -32,13 +32,13 @@ def env_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def ccm(pki, env_file, tmp_path_factory):
     with CcmStandIn(env_file, tls=pki['ccm'], ca_bundle=pki['ca'].cert_path, workdir=tmp_path_factory.mktemp('ccmrun')) as server:
         yield server
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def emu_server(pki, ccm, tmp_path_factory):
     # A short CRC timeout keeps the "slow webhook" tests fast.
     resolve = {'%s:443' % CCM_HOST: '127.0.0.1:%d' % ccm.port}

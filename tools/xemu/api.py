@@ -471,6 +471,8 @@ def _auth_error(route, auth):
 
 
 def _wrong_auth(route, auth):
+    if route.family == 'oauth2.token':
+        return E.v1_error(403, 99, 'Unable to verify your credentials', label='authenticity_token_error')
     if route.generation == 'v2':
         return E.v2_unsupported_auth(auth.kind)
     if route.wrong_auth and auth.kind == BEARER:

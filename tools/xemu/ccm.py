@@ -128,8 +128,10 @@ class CcmHandler(Handler):
             payload = json.loads(body.decode('utf-8'))
         except (UnicodeDecodeError, ValueError):
             return 400, {'error': 'body is not JSON'}
+        if not isinstance(payload, dict):
+            return 400, {'error': 'body is not a JSON object'}
         stored = 0
-        for event in payload.get('direct_message_events') or [] if isinstance(payload, dict) else []:
+        for event in payload.get('direct_message_events') or []:
             create = event.get('message_create') or {}
             self.server.add_message({
                 'id': event.get('id'),
