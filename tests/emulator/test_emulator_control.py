@@ -168,3 +168,10 @@ def test_pki_cli_writes_private_keys_0600(tmp_path):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     for path in ('ca/ca.pem', 'leaf/cert.pem', 'leaf/fullchain.pem'):
         assert (tmp_path / path).read_text(encoding='utf-8').startswith('-----BEGIN CERTIFICATE-----')
+
+
+def test_rate_limit_headers_on_auth_failures(emu, http):
+    resp = http.get(emu.url + '/2/webhooks', headers={'Authorization': 'Bearer nope'})
+    assert resp.status_code == 401 and resp.headers['x-rate-limit-limit'] == '450'
+    resp = http.get(emu.url + COUNT)
+    assert resp.status_code == 400 and resp.headers['x-rate-limit-remaining'] == '15'

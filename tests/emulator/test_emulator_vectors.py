@@ -60,3 +60,14 @@ def test_plain_http_emulator_and_ready_file(tmp_path):
         resp = session.get(emu.url + '/1.1/account/verify_credentials.json', auth=emu.oauth1('bob_example'))
         assert resp.status_code == 200 and resp.json()['screen_name'] == 'bob_example'
         assert emu.control('GET', 'health')['status'] == 'ok'
+
+
+def test_default_seed_secrets_are_long_and_distinct():
+    seed = Emulator().seed
+    values = []
+    for app in seed['apps']:
+        values += [app['consumer_key'], app['consumer_secret'], app['bearer_token']]
+    for user in seed['users']:
+        values += [user['access_token'], user['access_secret']]
+    assert all(len(v) >= 40 for v in values)
+    assert len(set(values)) == len(values)

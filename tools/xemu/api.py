@@ -489,8 +489,8 @@ def handle(state, method, url, path, query_string, headers, body):
     app_key = auth.app['consumer_key'] if auth.app else None
     if not auth.ok or auth.kind not in route.auth:
         response = _auth_error(route, auth) if not auth.ok else _wrong_auth(route, auth)
-        if app_key:
-            response.headers.update(state.peek(app_key, route.family))
+        # Rate-limit headers on every routed response; a fresh bucket's view when the caller is unknown.
+        response.headers.update(state.peek(app_key, route.family) if app_key else state.fresh_headers(route.family))
         return response, route, auth
     allowed, rate_headers = state.consume(app_key, route.family)
     if not allowed:

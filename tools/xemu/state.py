@@ -159,6 +159,11 @@ class State:
         with self.lock:
             return self.rate_headers(self._bucket(app_key, family))
 
+    def fresh_headers(self, family):
+        limit = int(self.settings['rate_limits'].get(family, 900))
+        return self.rate_headers({'limit': limit, 'remaining': limit,
+                                  'reset': int(self.now()) + self.settings['rate_limit_window']})
+
     @staticmethod
     def rate_headers(bucket):
         return {'x-rate-limit-limit': str(bucket['limit']), 'x-rate-limit-remaining': str(bucket['remaining']),
