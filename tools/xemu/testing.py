@@ -81,9 +81,11 @@ class _Process:
         if not tls:
             return None, None
         if tls is True:
-            ca = make_ca(self.workdir)
+            # A directory per instance: several servers may share one workdir.
+            tls_dir = os.path.join(self.workdir, 'tls-%d' % id(self))
+            ca = make_ca(tls_dir)
             self.ca_bundle = ca.cert_path
-            leaf = issue_cert(ca, names, self.workdir)
+            leaf = issue_cert(ca, names, tls_dir)
             return leaf.fullchain_path, leaf.key_path
         if isinstance(tls, pki.Leaf):
             return tls.fullchain_path, tls.key_path
