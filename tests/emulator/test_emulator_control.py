@@ -108,6 +108,9 @@ def test_deliver_signed_dm_to_ccm_and_tampered_is_rejected(emu, http, ccm):
     assert messages[-1]['text'] == 'Hello support!' and messages[-1]['sender_id'] == alice['id']
 
     assert emu.deliver(webhook_id=hook['id'], text='evil', tamper=True)['status'] == 401
+    emu.invalidate(hook['id'])
+    skipped = emu.deliver(webhook_id=hook['id'], text='not sent', respect_valid=True)
+    assert skipped['status'] is None and skipped['webhook_valid'] is False
     assert emu.deliver(url=CCM_URL, text='forged', signature='sha256=AAAA')['status'] == 401
     assert len(ccm.messages()) == 1
 

@@ -51,6 +51,9 @@ def deliver(state, spec):
         hook = state.webhooks.get(str(spec['webhook_id']))
         if hook is None:
             return 404, {'error': 'unknown webhook_id %s' % spec['webhook_id']}
+    if hook is not None and spec.get('respect_valid') and not hook['valid']:
+        # X sends no events to a webhook marked invalid.
+        return 200, {'status': None, 'skipped': 'webhook is invalid', 'webhook_valid': False}
     url = spec.get('url') or (hook and hook['url'])
     if not url:
         return 400, {'error': 'give webhook_id or url'}
