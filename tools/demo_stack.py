@@ -381,6 +381,7 @@ def cmd_down(args):
         nginx = stack.get('nginx') or {}
         if nginx and _alive(_read_pid(nginx.get('pid_file', '')) or nginx.get('pid'), 'nginx'):
             subprocess.run(nginx_cmd(nginx['prefix'], '-s', 'stop'), capture_output=True, check=False)
+            stopped.append('nginx')
         for service in services(stack):
             if _stop_pid(service['pid'], service['marker']):
                 stopped.append(service['name'])
@@ -409,6 +410,40 @@ def cmd_deliver(args):
     messages = requests.get(stack['ccm'][args.site]['url'] + '/_ccm/messages', timeout=10).json()['messages']
     print(json.dumps({'delivered_to': url, 'status': result.get('status'), 'ccm_messages': messages}, indent=2))
     return 0 if result.get('status') == 200 and messages else 1
+
+
+def _env_keys(path):
+    values = {}
+    try:
+        with open(path, 'r', encoding='utf-8') as handle:
+            for line in handle:
+                key, sep, value = line.strip().partition('=')
+                if sep and key.startswith('TWITTER_'):
+                    values[key] = value
+    except OSError:
+        pass
+    return values
+
+
+def cmd_show(args):
+    """What X (the emulator) and CCM's env file now hold for every site."""
+    stack = load_stack(os.path.abspath(args.dir))
+    state = _control(stack, 'GET', 'state')
+    for site in stack['sites']:
+        env = _env_keys(site['env_file'])
+        keys = sorted(env)
+        hooks = [h for h in state['webhooks'] if h['consumer_key'] == site['consumer_key']
+                 and (h.get('env') or '') == site['environment']]
+        print('site %s (%s, X API v%s)' % (site['name'], site['username'], site['api_version']))
+        print('  env file %s: %s, TWITTER_ACCOUNT_ID=%s'
+              % (site['env_file'], ', '.join(k + '=***' for k in keys if k != 'TWITTER_ACCOUNT_ID') or 'no TWITTER_* keys',
+                 env.get('TWITTER_ACCOUNT_ID', '-')))
+        if not hooks:
+            print('  X has no webhook for this app%s' % (' and environment' if site['environment'] else ''))
+        for hook in hooks:
+            print('  X webhook id=%s url=%s valid=%s subscribed=%s'
+                  % (hook['id'], hook['url'], hook['valid'], site['account_id'] in hook['subscriptions']))
+    return 0
 
 
 def cmd_api_calls(args):
@@ -444,6 +479,7 @@ def build_parser():
     deliver.add_argument('--site', type=int, default=0)
     deliver.add_argument('--fqdn', help='deliver to this FQDN instead of the site\'s own')
     deliver.add_argument('--text', default='Hello from the hybridchat.ccm demo')
+    add('show', cmd_show, 'print what X and the env files hold for every site')
     calls = add('api-calls', cmd_api_calls, 'print the X API call counts of the emulator')
     calls.add_argument('--clear', action='store_true')
     return parser
