@@ -264,6 +264,10 @@ def explain_error(status, body, method, path, auth, context=None):
         if code == 215:
             msg = 'X received no or malformed authentication data %s: check that all four OAuth credentials are set.' % quoted
             return XApiError(msg, 'auth', status, code, None, message)
+        if code == 34 and context.get('operation') == 'subscribe':
+            msg = ('No webhook is registered in environment %r %s: subscriptions attach to the environment\'s webhook, '
+                   'so register it first with hybridchat.ccm.twitter_webhook.' % (env, quoted))
+            return XApiError(msg, 'not_found', status, code, None, message)
         if code == 34:
             msg = ('X reports that the resource does not exist %s: the webhook id is unknown or belongs to another app, '
                    'or the environment label %r is wrong.' % (quoted, env))

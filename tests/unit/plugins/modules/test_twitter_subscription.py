@@ -97,3 +97,8 @@ def test_348_message(fake, run_module):
                                                            "webhook subscriptions.", 401))
     failed, res = run_module(twitter_subscription, dict(api_version='1.1', environment='prod', user_id=OWNER_ID))
     assert failed and 'not issued to this app' in res['msg'] and res['error_kind'] == 'not_permitted'
+
+
+def test_v11_no_webhook_message(fake, run_module):
+    failed, res = run_module(twitter_subscription, dict(api_version='1.1', environment='prod', user_id=OWNER_ID))
+    assert failed and 'register it first' in res['msg'] and "'prod'" in res['msg']
