@@ -190,8 +190,6 @@ def role_vars(stack, site):
         'ccm_twitter_consumer_secret': site['consumer_secret'],
         'ccm_twitter_access_token': site['access_token'],
         'ccm_twitter_access_secret': site['access_secret'],
-        'ccm_twitter_tls_cert': '%s/%s/fullchain.pem' % (stack['pki_dir'], site['fqdn']),
-        'ccm_twitter_tls_key': '%s/%s/key.pem' % (stack['pki_dir'], site['fqdn']),
     }
 
 
@@ -207,6 +205,9 @@ def group_vars(stack):
         'ccm_twitter_http_port': nginx['http_port'],
         'ccm_twitter_listen_ipv6': False,
         'ccm_twitter_tls_mode': 'provided',
+        # Follows the FQDN, so change_fqdn.yml finds the certificate of the new name.
+        'ccm_twitter_tls_cert': stack['pki_dir'] + '/{{ ccm_twitter_fqdn }}/fullchain.pem',
+        'ccm_twitter_tls_key': stack['pki_dir'] + '/{{ ccm_twitter_fqdn }}/key.pem',
         'ccm_twitter_tls_dir': os.path.join(stack['dir'], 'tls'),
         'ccm_twitter_acme_webroot': os.path.join(stack['dir'], 'acme'),
         'ccm_twitter_nginx_install': False,
@@ -320,6 +321,7 @@ def cmd_up(args):
             'account_id': user['id'],
             'consumer_key': app['consumer_key'],
             'consumer_secret': app['consumer_secret'],
+            'bearer_token': app['bearer_token'],
             'access_token': user['access_token'],
             'access_secret': user['access_secret'],
         })
