@@ -152,7 +152,11 @@ def common_error_tasks(family, list_suffix):
         task('twitter_webhook', 'retried', {'url': HOOK_URL}),
         control('GET', 'requests', register='log_retried'),
         control('DELETE', 'requests'),
-        rate_limit(family, 5),
+        # one 429 whose reset is at most 2 s away, however slow the machine: the module waits and retries
+        control('POST', 'faults', {'method': 'GET', 'path_regex': list_suffix + '$', 'status': 429, 'count': 1,
+                                   'body': {'errors': [{'code': 88, 'message': 'Rate limit exceeded.'}]},
+                                   'headers': {'x-rate-limit-reset': '{{ (now().timestamp() | int) + 1 }}',
+                                               'x-rate-limit-remaining': '0'}}),
         task('twitter_webhook', 'rl_wait', {'url': HOOK_URL, 'rate_limit_wait': 15}),
         control('GET', 'requests', register='log_rl'),
         rate_limit(family, 3600),
