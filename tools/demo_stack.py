@@ -48,7 +48,7 @@ CCM_LOG_LEVEL=info
 
 def _alphanum(length):
     alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-    return ''.join(secrets.choice(alphabet) for _ in range(length))
+    return ''.join(secrets.choice(alphabet) for _index in range(length))
 
 
 def build_seed(count):
