@@ -26,7 +26,8 @@ run_one() { # label core-spec python-version
     "$venv/bin/pip" install -q "ansible-core$core" requests requests-oauthlib cryptography pytest PyYAML 2>&1 | grep -v '^WARNING' || true
     touch "$venv/.stamp-$core"
   fi
-  echo "compat $label: $("$venv/bin/ansible" --version | head -1) on $("$venv/bin/python" --version)"
+  version=$("$venv/bin/ansible" --version)
+  echo "compat $label: ${version%%$'\n'*} on $("$venv/bin/python" --version)"
   "$top/scripts/ansible-test.sh" --venv-dir "$venv" --python "$pyver" sanity
   (cd "$top" && PYTHONPATH="$top/.collections:$top/tools" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
      --junitxml="$top/tests/output/results/units-$label.xml" tests/unit)
