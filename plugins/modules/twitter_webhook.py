@@ -17,9 +17,9 @@ description:
   - The URL is the identity of the webhook. An existing webhook that X marked invalid is re-validated with a CRC
     request (O(revalidate)).
   - With O(exclusive=true) every other webhook of the environment (v1.1) or app (v2) is deleted, which is how an
-    FQDN change is done when the quota allows one webhook only. The old webhooks are deleted before the new one is
-    registered; if the registration then fails, the deleted webhooks are registered again (best effort) and the
-    task fails with both errors.
+    FQDN change is done. The new webhook is registered first; when X refuses because the quota (often one webhook)
+    is reached, the old webhooks are deleted before the new one is registered, and if that registration then fails,
+    the deleted webhooks are registered again (best effort) and the task fails with both errors.
   - An idempotent run sends exactly one request (the webhook list), plus one C(POST /oauth2/token) when v2 needs a
     bearer token that was not given.
 author:
@@ -227,16 +227,29 @@ def ensure_present(module, backend, url, exclusive, revalidate):
         if backend.api_version == '1.1':
             webhook['environment'] = backend.environment
     else:
-        deleted = []
-        for other in others:
-            backend.delete_webhook(other['id'])
-            deleted.append(other)
-        try:
-            webhook = backend.create_webhook(url)
-        except XApiError as err:
-            if not deleted:
-                raise
-            raise _rollback(backend, url, err, deleted)
+        webhook = None
+        if others:
+            # Register first when the quota allows it (no gap in delivery); with a quota of one, X refuses and the
+            # others are deleted before registering.
+            try:
+                webhook = backend.create_webhook(url)
+            except XApiError as err:
+                if err.kind != 'quota':
+                    raise
+        if webhook is None:
+            deleted = []
+            for other in others:
+                if backend.delete_webhook(other['id']):
+                    deleted.append(other)
+            try:
+                webhook = backend.create_webhook(url)
+            except XApiError as err:
+                if not deleted:
+                    raise
+                raise _rollback(backend, url, err, deleted)
+        else:
+            for other in others:
+                backend.delete_webhook(other['id'])
         if not webhook.get('valid', True):
             module.warn('X registered webhook %s but reports it invalid.' % webhook.get('id'))
     result['webhook'] = webhook

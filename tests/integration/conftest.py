@@ -85,7 +85,9 @@ def stack(tmp_path_factory):
             xemu_testing.CcmStandIn(wrong_env, tls=leaf, path=PATH, workdir=base / 'wrong') as wrong:
         resolve = {'%s:443' % HOOK_HOST: '127.0.0.1:%d' % ccm.port, '%s:443' % NEW_HOST: '127.0.0.1:%d' % ccm.port,
                    '%s:443' % WRONG_HOST: '127.0.0.1:%d' % wrong.port}
-        with xemu_testing.Emulator(tls=True, crc_ca_bundle=ca.cert_path, resolve=resolve, workdir=base / 'emu') as emu:
+        # A generous CRC timeout: on a loaded 2-core machine the stand-in may answer late; latency is tested elsewhere.
+        with xemu_testing.Emulator(tls=True, crc_ca_bundle=ca.cert_path, resolve=resolve, workdir=base / 'emu',
+                                   settings={'crc_timeout': 10}) as emu:
             yield Stack(emu, ccm, wrong, ca.cert_path, base)
 
 

@@ -33,7 +33,8 @@ def sub_args(version, **kw):
 def test_lifecycle(xstack, tmp_path, version):
     bearer = xstack.app['bearer_token']
     tasks = [
-        task('twitter_crc_check', 'crc', {'url': HOOK_URL, 'connect_to': '{{ ccm_connect }}', 'ca_path': '{{ crc_ca }}'}),
+        task('twitter_crc_check', 'crc', {'url': HOOK_URL, 'connect_to': '{{ ccm_connect }}', 'ca_path': '{{ crc_ca }}',
+                                          'max_latency_ms': 10000}),
         control('DELETE', 'requests'),
         task('twitter_webhook', 'check', {'url': HOOK_URL}, check_mode=True),
         control('GET', 'requests', register='log_check'),

@@ -68,9 +68,9 @@ def test_exclusive_replaces_old(fake, run_module, version):
     assert not failed and res['changed']
     assert res['removed'] == [{'id': old['id'], 'url': OLD}]
     assert [h['url'] for h in fake.webhooks] == [URL]
-    # old one deleted before the new one was registered (quota 1)
+    # quota 1: the first registration is refused, the old one is deleted, then the new one registered
     methods = [m for m, _p, _a in fake.log if m in ('DELETE', 'POST') and _p != '/oauth2/token']
-    assert methods == ['DELETE', 'POST']
+    assert methods == ['POST', 'DELETE', 'POST']
     assert res['diff']['after']['webhooks'][0]['url'] == URL and len(res['diff']['after']['webhooks']) == 1
 
 
@@ -185,3 +185,22 @@ def test_post_connection_drop_relists(fake, run_module):
     assert not failed and res['changed'] and res['webhook']['url'] == URL
     assert [p for p in fake.paths() if p.startswith('POST /2')] == ['POST /2/webhooks']
     assert len(fake.webhooks) == 1
+
+
+@pytest.mark.parametrize('version', [V1, {}])
+def test_exclusive_registers_first_when_quota_allows(fake, run_module, version):
+    fake.max_webhooks = 2
+    old = fake.add_webhook(OLD, env=version.get('environment'))
+    failed, res = run_module(twitter_webhook, dict(url=URL, exclusive=True, **version))
+    assert not failed and res['removed'] == [{'id': old['id'], 'url': OLD}]
+    methods = [m for m, _p, _a in fake.log if m in ('DELETE', 'POST') and _p != '/oauth2/token']
+    assert methods == ['POST', 'DELETE'] and [h['url'] for h in fake.webhooks] == [URL]
+
+
+def test_exclusive_other_error_deletes_nothing(fake, run_module):
+    fake.add_webhook(OLD)
+    fake.max_webhooks = 2
+    fake.crc_fail[URL] = 'endpoint returned 404'
+    failed, res = run_module(twitter_webhook, dict(url=URL, exclusive=True))
+    assert failed and 'endpoint returned 404' in res['msg'] and [h['url'] for h in fake.webhooks] == [OLD]
+    assert 'DELETE' not in [m for m, _p, _a in fake.log]
