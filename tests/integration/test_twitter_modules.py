@@ -246,3 +246,14 @@ def test_errors_v2(xstack, tmp_path):
     assert_failed(r['suspended'], 'suspended')
     assert_failed(r['malformed'], 'not a valid X username')
     check_common_errors(r, '/2/webhooks')
+
+
+def test_environment_fallbacks(xstack, tmp_path):
+    """Credentials and settings from TWITTER_* environment variables only (ca_path has no variable)."""
+    env = {'TWITTER_CONSUMER_KEY': xstack.app['consumer_key'], 'TWITTER_CONSUMER_SECRET': xstack.app['consumer_secret'],
+           'TWITTER_ACCESS_TOKEN': xstack.owner['access_token'], 'TWITTER_ACCESS_SECRET': xstack.owner['access_secret'],
+           'TWITTER_API_VERSION': '1.1', 'TWITTER_ENVIRONMENT': 'production', 'TWITTER_API_URL': xstack.emu.url}
+    tasks = [task('twitter_account_id', 'me'), task('twitter_webhook', 'hook', {'url': HOOK_URL})]
+    r, _out = run_playbook(xstack, tmp_path, tasks, {'ca_path': xstack.emu.ca_bundle}, extra_env=env)
+    assert r['me']['account_id'] == xstack.owner['id']
+    assert r['hook']['changed'] and r['hook']['webhook']['environment'] == 'production'
