@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) hybridchat.ccm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -391,7 +390,7 @@ def cmd_down(args):
     if args.purge:
         shutil.rmtree(directory, ignore_errors=True)
     if not args.quiet:
-        print('stopped: %s' % (', '.join(stopped) or 'nothing was running'))
+        print('stopped: %s' % (', '.join(dict.fromkeys(stopped)) or 'nothing was running'))
     return 0
 
 
