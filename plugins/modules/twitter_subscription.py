@@ -15,7 +15,8 @@ description:
   - With O(state=present), subscribes the owner of O(access_token)/O(access_secret) to the webhook of the v1.1
     environment or to the v2 webhook given by O(webhook_id) or O(webhook_url). The subscription is checked first;
     an existing one (also X's "Subscription already exists") counts as success.
-  - With O(state=absent), removes the subscription of O(user_id) (default, the owner of the access token).
+  - With O(state=absent), removes the subscription of O(user_id) (default, the owner of the access token). A webhook
+    that is not registered has no subscriptions, so that is no error.
   - When O(user_id) is given it is trusted as the token owner's id, so no call is spent looking the owner up.
 author:
   - hybridchat.ccm maintainers (@hybridchat)
@@ -93,7 +94,9 @@ user_id:
   type: str
   sample: '1111111111'
 webhook_id:
-  description: The v2 webhook id the subscription belongs to.
+  description:
+    - The v2 webhook id the subscription belongs to.
+    - V(null) when O(webhook_url) is not registered (only possible in check mode or with O(state=absent)).
   returned: when O(api_version=2)
   type: str
   sample: '1234567890123456789'
@@ -108,17 +111,48 @@ from ansible_collections.hybridchat.ccm.plugins.module_utils.twitter_module impo
 from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import XApiError
 
 
+MISSING = object()
+
+
 def resolve_webhook_id(module, backend):
+    """The v2 webhook id (None on v1.1), or MISSING when webhook_url is not registered."""
     p = module.params
     if backend.api_version == '1.1':
         return None
     if p['webhook_id']:
         return p['webhook_id']
     hook = backend.find(backend.list_webhooks(), url=p['webhook_url'])
-    if hook is None:
-        raise XApiError('No webhook with URL %s is registered for this app; register it first with '
-                        'hybridchat.ccm.twitter_webhook.' % p['webhook_url'], 'not_found')
-    return hook['id']
+    return MISSING if hook is None else hook['id']
+
+
+def ensure_present(module, backend, webhook_id):
+    """(before, after) subscribed; subscribes unless in check mode."""
+    if webhook_id is MISSING:
+        if not module.check_mode:
+            raise XApiError('No webhook with URL %s is registered for this app; register it first with '
+                            'hybridchat.ccm.twitter_webhook.' % module.params['webhook_url'], 'not_found')
+        module.warn('No webhook with URL %s is registered yet; a real run needs it registered first.'
+                    % module.params['webhook_url'])
+        return False, True
+    before = backend.is_subscribed(webhook_id)
+    if not before and not module.check_mode:
+        backend.subscribe(webhook_id)
+    return before, True
+
+
+def ensure_absent(module, backend, webhook_id, user_id):
+    if webhook_id is MISSING:
+        # No webhook, no subscription: deleting a webhook drops its subscriptions.
+        return False, False
+    try:
+        before = user_id in backend.list_subscriptions(webhook_id)
+    except XApiError as err:
+        if err.kind != 'not_found' or backend.api_version == '1.1':
+            raise
+        return False, False
+    if before and not module.check_mode:
+        backend.unsubscribe(webhook_id, user_id)
+    return before, False
 
 
 def main():
@@ -142,34 +176,24 @@ def main():
         backend = module.backend()
         webhook_id = resolve_webhook_id(module, backend)
         if backend.api_version == '2':
-            result['webhook_id'] = webhook_id
+            result['webhook_id'] = None if webhook_id is MISSING else webhook_id
         user_id = p['user_id']
         if p['state'] == 'present':
-            before = backend.is_subscribed(webhook_id)
-            if not before:
-                result['changed'] = True
-                if not module.check_mode:
-                    backend.subscribe(webhook_id)
+            before, after = ensure_present(module, backend, webhook_id)
             if user_id is None:
                 user_id = module.client().me(backend.api_version)['id']
-            after = True
         else:
             if user_id is None:
                 user_id = module.client().me(backend.api_version)['id']
-            before = user_id in backend.list_subscriptions(webhook_id)
-            if before:
-                result['changed'] = True
-                if not module.check_mode:
-                    backend.unsubscribe(webhook_id, user_id)
-            after = False
-        result.update(subscribed=after, user_id=user_id)
+            before, after = ensure_absent(module, backend, webhook_id, user_id)
+        result.update(changed=before != after, subscribed=after, user_id=user_id)
     except XApiError as err:
         module.fail_api(err, **result)
 
     if module._diff:
         view = {'user_id': user_id}
-        if webhook_id is not None:
-            view['webhook_id'] = webhook_id
+        if backend.api_version == '2':
+            view['webhook_id'] = result['webhook_id']
         result['diff'] = {'before': dict(view, subscribed=before), 'after': dict(view, subscribed=after)}
     module.finish(**result)
 

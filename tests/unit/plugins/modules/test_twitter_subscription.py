@@ -102,3 +102,13 @@ def test_348_message(fake, run_module):
 def test_v11_no_webhook_message(fake, run_module):
     failed, res = run_module(twitter_subscription, dict(api_version='1.1', environment='prod', user_id=OWNER_ID))
     assert failed and 'register it first' in res['msg'] and "'prod'" in res['msg']
+
+
+def test_v2_missing_webhook(fake, run_module):
+    failed, res = run_module(twitter_subscription, dict(webhook_url=URL, user_id=OWNER_ID), check=True)
+    assert not failed and res['changed'] and res['subscribed'] and res['webhook_id'] is None
+    assert 'registered yet' in str(res['warnings'])
+    failed, res = run_module(twitter_subscription, dict(webhook_url=URL, user_id=OWNER_ID, state='absent'))
+    assert not failed and not res['changed'] and not res['subscribed']
+    failed, res = run_module(twitter_subscription, dict(webhook_id='99', user_id=OWNER_ID, state='absent'))
+    assert not failed and not res['changed']
