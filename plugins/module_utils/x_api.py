@@ -531,8 +531,11 @@ class XApiClient(object):
         resp = self.request('GET', '/2/users/me', auth=AUTH_OAUTH1)
         return _user_from_v2(resp.body, None)
 
-    def backend(self, api_version, environment=None):
+    def backend(self, api_version, environment=None, all_environments=False):
+        """The v1.1 or v2 backend. all_environments: v1.1 without a label, for listing every environment."""
         if str(api_version) == '1.1':
+            if all_environments and not environment:
+                return V11Backend(self, None)
             if not environment:
                 raise XApiError('api_version 1.1 needs environment (the dev environment label, TWITTER_ENVIRONMENT).',
                                 'missing_credentials')
@@ -600,16 +603,29 @@ class V11Backend(_Backend):
     def __init__(self, client, environment):
         super(V11Backend, self).__init__(client)
         self.environment = environment
-        self.base = '/1.1/account_activity/all/%s' % quote(environment, safe='')
+        self.base = '/1.1/account_activity/all/%s' % quote(environment or '', safe='')
         self.ctx = {'environment': environment}
 
     def list_webhooks(self):
+        if self.environment is None:
+            return self.list_all_webhooks()
         # OAuth 1.0a is accepted on this endpoint, so no bearer token is needed for the idempotency read.
         resp = self.client.request('GET', self.base + '/webhooks.json', auth=AUTH_OAUTH1, context=self.ctx)
         body = resp.body
         if isinstance(body, dict):
             body = body.get('webhooks') or []
         return [normalise_webhook(h, self.environment) for h in (body or []) if isinstance(h, dict)]
+
+    def list_all_webhooks(self):
+        """Webhooks of every environment of the app (GET all/webhooks.json)."""
+        auth = AUTH_OAUTH1 if (self.client.access_token and self.client.access_secret) else AUTH_BEARER
+        resp = self.client.request('GET', '/1.1/account_activity/all/webhooks.json', auth=auth)
+        body = resp.body if isinstance(resp.body, dict) else {}
+        hooks = []
+        for env in body.get('environments') or []:
+            if isinstance(env, dict):
+                hooks += [normalise_webhook(h, env.get('environment_name')) for h in env.get('webhooks') or [] if isinstance(h, dict)]
+        return hooks
 
     def create_webhook(self, url):
         ctx = dict(self.ctx, url=url)

@@ -14,6 +14,7 @@ version_added: 1.0.0
 description:
   - Lists the webhooks of the v1.1 dev environment or of the v2 app, with their validity, and, when X provides
     them, the app's subscription counts.
+  - With O(api_version=1.1) and no O(environment), the webhooks of every dev environment of the app are listed.
   - Never changes anything.
 author:
   - hybridchat.ccm maintainers (@hybridchat)
@@ -124,11 +125,12 @@ from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import XApiEr
 def main():
     module = TwitterModule(
         argument_spec=dict(count_subscriptions=dict(type='bool', default=True)),
+        needs_environment=False,
         supports_check_mode=True,
     )
     result = dict(changed=False)
     try:
-        backend = module.backend()
+        backend = module.client().backend(module.api_version, module.params['environment'], all_environments=True)
         result['webhooks'] = backend.list_webhooks()
         result['subscription_counts'] = None
         if module.params['count_subscriptions']:

@@ -51,6 +51,8 @@ def test_lifecycle(xstack, tmp_path, version):
         task('twitter_account_id', 'me'),
         task('twitter_account_id', 'alice', {'username': 'alice_example'}),
         task('twitter_webhook_info', 'info'),
+        # every environment (v1.1) / the app (v2): an empty environment overrides module_defaults
+        task('twitter_webhook_info', 'info_all', {'environment': '', 'count_subscriptions': False}),
         task('twitter_subscription', 'unsub_check', sub_args(version, state='absent'), check_mode=True),
         task('twitter_subscription', 'unsub1', sub_args(version, state='absent')),
         task('twitter_subscription', 'unsub2', sub_args(version, state='absent', user_id=xstack.owner['id'])),
@@ -88,6 +90,9 @@ def test_lifecycle(xstack, tmp_path, version):
     assert r['alice']['account_id'] == xstack.alice['id'] and r['alice']['name'] == xstack.alice['name']
     assert [h['url'] for h in r['info']['webhooks']] == [HOOK_URL]
     assert r['info']['subscription_counts']['subscriptions_count'] == 1
+    assert [h['url'] for h in r['info_all']['webhooks']] == [HOOK_URL]
+    if version == '1.1':
+        assert r['info_all']['webhooks'][0]['environment'] == 'production'
     assert r['unsub_check']['changed'] and r['unsub1']['changed'] and not r['unsub1']['subscribed']
     assert not r['unsub2']['changed']
     assert r['absent_check']['changed'] and r['absent1']['changed'] and not r['absent2']['changed']

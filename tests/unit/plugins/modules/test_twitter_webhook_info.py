@@ -33,3 +33,15 @@ def test_counts_refused_is_a_warning(fake, run_module):
     fake.fault('GET', 'count', FakeResponse(403, {'title': 'Forbidden', 'detail': 'client-not-enrolled'}))
     failed, res = run_module(twitter_webhook_info, dict(bearer_token=BEARER))
     assert not failed and res['subscription_counts'] is None and 'not available' in str(res['warnings'])
+
+
+def test_v11_all_environments(fake, run_module):
+    fake.environments = ['prod', 'staging']
+    fake.add_webhook(URL, env='prod')
+    fake.add_webhook('https://staging.example.com/x', env='staging')
+    body = {'environments': [{'environment_name': 'prod', 'webhooks': [fake._hook_out(fake.webhooks[0], False)]},
+                             {'environment_name': 'staging', 'webhooks': [fake._hook_out(fake.webhooks[1], False)]}]}
+    fake.fault('GET', r'^/1\.1/account_activity/all/webhooks\.json$', FakeResponse(200, body))
+    failed, res = run_module(twitter_webhook_info, dict(api_version='1.1', count_subscriptions=False))
+    assert not failed and [(h['environment'], h['url']) for h in res['webhooks']] == [('prod', URL), ('staging', 'https://staging.example.com/x')]
+    assert fake.log == [('GET', '/1.1/account_activity/all/webhooks.json', 'oauth1')]
