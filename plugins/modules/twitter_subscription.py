@@ -108,7 +108,7 @@ api_calls:
 '''
 
 from ansible_collections.hybridchat.ccm.plugins.module_utils.twitter_module import TwitterModule
-from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import XApiError
+from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import WEBHOOK_ID_RE, XApiError
 
 
 MISSING = object()
@@ -172,6 +172,8 @@ def main():
     if p['user_id'] is not None and not p['user_id'].isdigit():
         module.fail_json(msg='user_id must be the numeric account id (not the @username); get it with '
                              'hybridchat.ccm.twitter_account_id.', **result)
+    if p['webhook_id'] is not None and not WEBHOOK_ID_RE.match(p['webhook_id']):
+        module.fail_json(msg='webhook_id %r is not an X webhook id (1 to 19 digits).' % p['webhook_id'], **result)
     try:
         backend = module.backend()
         webhook_id = resolve_webhook_id(module, backend)

@@ -179,7 +179,7 @@ api_calls:
 '''
 
 from ansible_collections.hybridchat.ccm.plugins.module_utils.twitter_module import TwitterModule
-from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import XApiError, check_webhook_url
+from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import WEBHOOK_ID_RE, XApiError, check_webhook_url
 
 
 def _brief(hook):
@@ -308,6 +308,8 @@ def main():
         problem = check_webhook_url(p['url'])
         if problem:
             module.fail_json(msg=problem, **result)
+    if p['webhook_id'] is not None and not WEBHOOK_ID_RE.match(p['webhook_id']):
+        module.fail_json(msg='webhook_id %r is not an X webhook id (1 to 19 digits).' % p['webhook_id'], **result)
     if p['state'] == 'present' and p['webhook_id'] is not None:
         module.fail_json(msg='webhook_id is only used with state=absent; with state=present the url identifies the webhook.', **result)
 

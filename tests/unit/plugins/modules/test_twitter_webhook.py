@@ -204,3 +204,8 @@ def test_exclusive_other_error_deletes_nothing(fake, run_module):
     failed, res = run_module(twitter_webhook, dict(url=URL, exclusive=True))
     assert failed and 'endpoint returned 404' in res['msg'] and [h['url'] for h in fake.webhooks] == [OLD]
     assert 'DELETE' not in [m for m, _p, _a in fake.log]
+
+
+def test_webhook_id_checked_locally(fake, run_module):
+    failed, res = run_module(twitter_webhook, dict(webhook_id='abc', state='absent'))
+    assert failed and '1 to 19 digits' in res['msg'] and fake.log == []
