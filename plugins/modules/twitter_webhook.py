@@ -17,9 +17,10 @@ description:
   - The URL is the identity of the webhook. An existing webhook that X marked invalid is re-validated with a CRC
     request (O(revalidate)).
   - With O(exclusive=true) every other webhook of the environment (v1.1) or app (v2) is deleted, which is how an
-    FQDN change is done. The new webhook is registered first; when X refuses because the quota (often one webhook)
-    is reached, the old webhooks are deleted before the new one is registered, and if that registration then fails,
-    the deleted webhooks are registered again (best effort) and the task fails with both errors.
+    FQDN change is done. On v2 the new webhook is registered first (no gap in delivery when the quota allows two);
+    when X refuses because the quota (often one webhook) is reached, and always on v1.1, where an environment holds
+    exactly one webhook, the old webhooks are deleted before the new one is registered. If that registration then
+    fails, the deleted webhooks are registered again (best effort) and the task fails with both errors.
   - An idempotent run sends exactly one request (the webhook list), plus one C(POST /oauth2/token) when v2 needs a
     bearer token that was not given.
 author:
@@ -228,9 +229,10 @@ def ensure_present(module, backend, url, exclusive, revalidate):
             webhook['environment'] = backend.environment
     else:
         webhook = None
-        if others:
+        if others and backend.api_version == '2':
             # Register first when the quota allows it (no gap in delivery); with a quota of one, X refuses and the
-            # others are deleted before registering.
+            # others are deleted before registering. A v1.1 environment holds one webhook, so a try would only
+            # spend one of its 15 requests per 15 minutes.
             try:
                 webhook = backend.create_webhook(url)
             except XApiError as err:

@@ -68,9 +68,10 @@ def test_exclusive_replaces_old(fake, run_module, version):
     assert not failed and res['changed']
     assert res['removed'] == [{'id': old['id'], 'url': OLD}]
     assert [h['url'] for h in fake.webhooks] == [URL]
-    # quota 1: the first registration is refused, the old one is deleted, then the new one registered
+    # quota 1: on v2 the first registration is refused, the old one is deleted, then the new one registered;
+    # v1.1 deletes first and spends no refused request.
     methods = [m for m, _p, _a in fake.log if m in ('DELETE', 'POST') and _p != '/oauth2/token']
-    assert methods == ['POST', 'DELETE', 'POST']
+    assert methods == (['DELETE', 'POST'] if version else ['POST', 'DELETE', 'POST'])
     assert res['diff']['after']['webhooks'][0]['url'] == URL and len(res['diff']['after']['webhooks']) == 1
 
 
@@ -187,14 +188,15 @@ def test_post_connection_drop_relists(fake, run_module):
     assert len(fake.webhooks) == 1
 
 
-@pytest.mark.parametrize('version', [V1, {}])
-def test_exclusive_registers_first_when_quota_allows(fake, run_module, version):
+@pytest.mark.parametrize('version,order', [(V1, ['DELETE', 'POST']), ({}, ['POST', 'DELETE'])])
+def test_exclusive_order_per_generation(fake, run_module, version, order):
+    """v2 registers first when the quota allows it; v1.1 (one webhook per environment) deletes first."""
     fake.max_webhooks = 2
     old = fake.add_webhook(OLD, env=version.get('environment'))
     failed, res = run_module(twitter_webhook, dict(url=URL, exclusive=True, **version))
     assert not failed and res['removed'] == [{'id': old['id'], 'url': OLD}]
     methods = [m for m, _p, _a in fake.log if m in ('DELETE', 'POST') and _p != '/oauth2/token']
-    assert methods == ['POST', 'DELETE'] and [h['url'] for h in fake.webhooks] == [URL]
+    assert methods == order and [h['url'] for h in fake.webhooks] == [URL]
 
 
 def test_exclusive_other_error_deletes_nothing(fake, run_module):
