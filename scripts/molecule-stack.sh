@@ -82,7 +82,8 @@ nginx_stop() { # dir
   pid=$(nginx_pid "$dir")
   [ -n "$pid" ] || pid=$(cat "$dir/nginx-master.pid" 2>/dev/null || true)
   if alive "$pid"; then
-    kill -QUIT "$pid" 2>/dev/null || true
+    # TERM: fast shutdown; nothing here needs nginx's graceful QUIT.
+    kill -TERM "$pid" 2>/dev/null || true
     wait_gone "$pid" 50 || kill -KILL "$pid" 2>/dev/null || true
     echo "nginx stopped (pid $pid)"
   fi
@@ -100,11 +101,14 @@ case "$cmd" in
     eval "start \"\$dir\" \"\$1\" -- $(cat "$dir/$1.cmd")" ;;
   stop)
     if [ $# -eq 0 ]; then
-      nginx_stop "$dir"
-      for f in "$dir"/*.pid; do [ -e "$f" ] || continue; n=${f##*/}; stop_one "$dir" "${n%.pid}"; done
-    else
-      for n in "$@"; do if [ "$n" = nginx ]; then nginx_stop "$dir"; else stop_one "$dir" "$n"; fi; done
-    fi ;;
+      set -- nginx
+      for f in "$dir"/*.pid; do
+        [ -e "$f" ] || continue; n=${f##*/}; n=${n%.pid}; [ "$n" = nginx-master ] || set -- "$@" "$n"
+      done
+    fi
+    # In parallel: each service may take a moment to wind down.
+    for n in "$@"; do if [ "$n" = nginx ]; then nginx_stop "$dir" & else stop_one "$dir" "$n" & fi; done
+    wait ;;
   nginx-start) nginx_start "$dir" ;;
   nginx-reload) nginx_reload "$dir" ;;
   *) usage ;;
