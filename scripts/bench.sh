@@ -121,6 +121,9 @@ for sites, runs in sorted(by_size.items()):
             '`%s` %d' % (name, count) for name, count in sorted(families.items()))))
 lines += [
     '',
+    'The wall time is Ansible working through about 35 tasks per site on the controller (CPU bound with few cores);',
+    'the emulator answers in milliseconds, the real X API adds its latency to each of the calls above.',
+    '',
     'Setting `ccm_twitter_account_id` and `ccm_twitter_bearer_token` in the inventory saves the user lookup and the',
     'token call on every run. On the one-webhook tiers the webhook endpoints allow 15 requests per 15 minutes per app',
     '(v1.1); see README.md, "Rate limits and quotas".',

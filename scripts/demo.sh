@@ -31,9 +31,11 @@ fi
 
 start=$(date +%s)
 step_no=0
+bold='' plain=''
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
 step() {
   step_no=$((step_no + 1))
-  printf '\n\033[1m== %d. %s\033[0m\n' "$step_no" "$1"
+  printf '\n%s== %d. %s%s\n' "$bold" "$step_no" "$1" "$plain"
   shift
   for line in "$@"; do printf '   %s\n' "$line"; done
 }
