@@ -47,9 +47,15 @@ def test_change_fqdn_and_rollback(make_stack):
     assert pinned.rc != 0 and 'Do not pass ccm_twitter_fqdn with -e' in pinned.out
     assert len(stack.webhooks()) == 2
 
-    # Both sites move in one run, each to the name in its host_vars.
+    # Both sites move in one run, each to the name in its host_vars; --check first changes nothing.
     for index in (0, 1):
         stack.set_host_var('site%02d' % index, 'ccm_twitter_new_fqdn', second[index])
+    before = stack.webhooks()
+    dry = stack.playbook('change_fqdn.yml', '--check')
+    assert dry.rc == 0, dry.out
+    assert 'would move (check mode) from %s to %s' % (_url(first[0]), _url(second[0])) in dry.out
+    assert stack.webhooks() == before
+    assert stack.vhosts() == sorted('ccm-twitter-%s.conf' % f for f in first)
     moved = stack.playbook('change_fqdn.yml')
     assert moved.rc == 0, moved.out
     assert stack.vhosts() == sorted('ccm-twitter-%s.conf' % f for f in second)
