@@ -6,7 +6,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PYTHONPATH := $(CURDIR)/.collections:$(CURDIR)/tools
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps system test sanity units emulator integration lint molecule build compat changelog demo demo-clean bench clean
+.PHONY: help venv deps system test sanity units emulator integration playbooks lint molecule build compat changelog demo demo-clean bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ deps: venv ## prepare .collections (this collection + community.crypto)
 system: ## install nginx, pebble, openssl, curl when missing (apt)
 	scripts/system-packages.sh
 
-test: ## the whole suite from a fresh clone: setup, sanity, units, emulator, integration, lint, molecule, build, compat
+test: ## the whole suite from a fresh clone: setup, sanity, units, emulator, integration, playbooks, lint, molecule, build, compat
 	scripts/test.sh
 
 sanity: deps ## ansible-test sanity (no ignore files)
@@ -39,6 +39,9 @@ emulator: deps ## the X API emulator's own tests
 
 integration: deps system ## modules through ansible-playbook against the emulator
 	scripts/test.sh integration
+
+playbooks: deps system ## the playbooks against the emulator, real nginx and a local CA
+	scripts/test.sh playbooks
 
 lint: deps ## ansible-lint, production profile, offline
 	scripts/test.sh lint
