@@ -588,6 +588,16 @@ class _Backend(object):
                     return hook
             return send()
 
+    def _delete(self, path, auth, context=None):
+        """DELETE where "not found" means already absent: True when something was deleted."""
+        try:
+            self.client.request('DELETE', path, auth=auth, context=context)
+        except XApiError as err:
+            if err.kind == 'not_found':
+                return False
+            raise
+        return True
+
     def find(self, hooks, url=None, webhook_id=None):
         for hook in hooks:
             if (url is not None and hook['url'] == url) or (webhook_id is not None and hook['id'] == str(webhook_id)):
@@ -642,13 +652,7 @@ class V11Backend(_Backend):
         return True
 
     def delete_webhook(self, hook_id):
-        try:
-            self.client.request('DELETE', '%s/webhooks/%s.json' % (self.base, hook_id), auth=AUTH_OAUTH1, context=self.ctx)
-        except XApiError as err:
-            if err.kind == 'not_found':
-                return False
-            raise
-        return True
+        return self._delete('%s/webhooks/%s.json' % (self.base, hook_id), AUTH_OAUTH1, self.ctx)
 
     def is_subscribed(self, webhook_id=None):
         try:
@@ -678,14 +682,7 @@ class V11Backend(_Backend):
         return [str(s.get('user_id')) for s in body.get('subscriptions') or [] if isinstance(s, dict)]
 
     def unsubscribe(self, webhook_id, user_id):
-        try:
-            self.client.request('DELETE', '%s/subscriptions/%s.json' % (self.base, quote(str(user_id), safe='')),
-                                auth=AUTH_BEARER, context=self.ctx)
-        except XApiError as err:
-            if err.kind == 'not_found':
-                return False
-            raise
-        return True
+        return self._delete('%s/subscriptions/%s.json' % (self.base, quote(str(user_id), safe='')), AUTH_BEARER, self.ctx)
 
     def subscription_counts(self):
         resp = self.client.request('GET', '/1.1/account_activity/all/subscriptions/count.json', auth=AUTH_BEARER)
@@ -725,13 +722,7 @@ class V2Backend(_Backend):
         return bool(data.get('valid', True)) if isinstance(data, dict) else True
 
     def delete_webhook(self, hook_id):
-        try:
-            self.client.request('DELETE', '/2/webhooks/%s' % hook_id, auth=AUTH_BEARER)
-        except XApiError as err:
-            if err.kind == 'not_found':
-                return False
-            raise
-        return True
+        return self._delete('/2/webhooks/%s' % hook_id, AUTH_BEARER)
 
     def _sub_path(self, webhook_id):
         return '/2/account_activity/webhooks/%s/subscriptions' % quote(str(webhook_id), safe='')
@@ -770,14 +761,7 @@ class V2Backend(_Backend):
         return [str(s.get('user_id')) for s in data.get('subscriptions') or [] if isinstance(s, dict)]
 
     def unsubscribe(self, webhook_id, user_id):
-        try:
-            self.client.request('DELETE', '%s/%s/all' % (self._sub_path(webhook_id), quote(str(user_id), safe='')),
-                                auth=AUTH_BEARER)
-        except XApiError as err:
-            if err.kind == 'not_found':
-                return False
-            raise
-        return True
+        return self._delete('%s/%s/all' % (self._sub_path(webhook_id), quote(str(user_id), safe='')), AUTH_BEARER)
 
     def subscription_counts(self):
         resp = self.client.request('GET', '/2/account_activity/subscriptions/count', auth=AUTH_BEARER)

@@ -30,7 +30,8 @@ attributes:
     support: full
     details: The module only reads.
   diff_mode:
-    support: none
+    support: N/A
+    details: The module never changes anything, so there is no difference to show.
   platform:
     platforms: posix
   action_group:

@@ -31,7 +31,8 @@ attributes:
     support: full
     details: The CRC request only reads, so it is also sent in check mode.
   diff_mode:
-    support: none
+    support: N/A
+    details: The module never changes anything, so there is no difference to show.
   platform:
     platforms: posix
   action_group:
