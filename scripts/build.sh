@@ -15,7 +15,7 @@ coll=$("$top/scripts/collection-copy.sh" "$work")
 tarball=$(ls "$out"/hybridchat-ccm-*.tar.gz)
 echo "built $tarball ($(tar -tzf "$tarball" | wc -l) files)"
 # The tarball must hold only the collection.
-if tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.collections|tools|scripts|tests/output|\.git)/' ; then
+if tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.collections|tools|scripts|tests/output|tests/emulator|tests/playbooks|extensions/molecule|\.git)/' ; then
   echo "the tarball holds files that build_ignore should exclude" >&2
   exit 1
 fi
