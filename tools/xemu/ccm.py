@@ -69,18 +69,6 @@ class EnvFile:
 class CcmHandler(Handler):
     """GET <path>?crc_token → response_token; POST <path> → verified event; /_ccm/* for tests."""
 
-    def do_GET(self):
-        self.dispatch()
-
-    def do_POST(self):
-        self.dispatch()
-
-    def do_PUT(self):
-        self.dispatch()
-
-    def do_DELETE(self):
-        self.dispatch()
-
     def dispatch(self):
         parts = urlsplit(self.path)
         body = self.read_body()

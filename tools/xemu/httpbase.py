@@ -73,6 +73,25 @@ class Handler(BaseHTTPRequestHandler):
         if not getattr(self.server, 'quiet', False):
             sys.stderr.write('%s %s\n' % (self.log_date_time_string(), format % args))
 
+    # Every method goes to one dispatch(), which the concrete handlers define.
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_PUT(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def do_PATCH(self):
+        self.dispatch()
+
+    def dispatch(self):
+        raise NotImplementedError
+
     def read_body(self):
         if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
             chunks = []

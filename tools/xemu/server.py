@@ -22,21 +22,6 @@ class ApiHandler(Handler):
         # The Date header follows the emulator clock (clients such as twit correct skew from it).
         return email.utils.formatdate(self.server.state.now() if timestamp is None else timestamp, usegmt=True)
 
-    def do_GET(self):
-        self.dispatch()
-
-    def do_POST(self):
-        self.dispatch()
-
-    def do_PUT(self):
-        self.dispatch()
-
-    def do_DELETE(self):
-        self.dispatch()
-
-    def do_PATCH(self):
-        self.dispatch()
-
     def dispatch(self):
         parts = urlsplit(self.path)
         body = self.read_body()
