@@ -9,6 +9,13 @@ from __future__ import annotations
 class ModuleDocFragment(object):
 
     DOCUMENTATION = r'''
+attributes:
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - hybridchat.ccm.twitter
 options:
   consumer_key:
     description:

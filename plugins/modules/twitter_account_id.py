@@ -32,12 +32,6 @@ attributes:
   diff_mode:
     support: N/A
     details: The module never changes anything, so there is no difference to show.
-  platform:
-    platforms: posix
-  action_group:
-    support: full
-    membership:
-      - hybridchat.ccm.twitter
 options:
   username:
     description:

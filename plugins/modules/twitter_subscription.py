@@ -30,12 +30,6 @@ attributes:
     details: Only read calls are made; C(changed) is what a real run would report.
   diff_mode:
     support: full
-  platform:
-    platforms: posix
-  action_group:
-    support: full
-    membership:
-      - hybridchat.ccm.twitter
 options:
   state:
     description:

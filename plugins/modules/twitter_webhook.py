@@ -35,12 +35,6 @@ attributes:
     details: Only the webhook list is read; C(changed) is what a real run would report.
   diff_mode:
     support: full
-  platform:
-    platforms: posix
-  action_group:
-    support: full
-    membership:
-      - hybridchat.ccm.twitter
 options:
   url:
     description:

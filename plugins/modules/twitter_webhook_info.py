@@ -28,12 +28,6 @@ attributes:
     details: The module only reads.
   diff_mode:
     support: N/A
-  platform:
-    platforms: posix
-  action_group:
-    support: full
-    membership:
-      - hybridchat.ccm.twitter
 options:
   count_subscriptions:
     description:
