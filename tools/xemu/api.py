@@ -144,13 +144,21 @@ def v1_list_env(ctx):
     return Response(200, [ctx.state.render_v1(h) for h in ctx.state.webhooks_for(ctx.app, 'v1.1', env['label'])])
 
 
-def v1_validate(ctx):
+def _v1_env_webhook(ctx):
+    """(webhook, None) for the :id of the request's environment, or (None, the v1.1 error response)."""
     env, error = _env_or_forbidden(ctx)
     if error:
-        return error
+        return None, error
     hook = ctx.state.webhook(ctx.app, 'v1.1', ctx.params['id'], env['label'])
     if hook is None:
-        return E.v1_error(404, 34, E.MSG_NO_WEBHOOK)
+        return None, E.v1_error(404, 34, E.MSG_NO_WEBHOOK)
+    return hook, None
+
+
+def v1_validate(ctx):
+    hook, error = _v1_env_webhook(ctx)
+    if error:
+        return error
     failure = _crc(ctx, hook['url'])
     with ctx.state.lock:
         # OBS (Tweetinvi e2e): a failed PUT marks the webhook invalid at once; a good one re-enables it.
@@ -161,12 +169,9 @@ def v1_validate(ctx):
 
 
 def v1_delete_webhook(ctx):
-    env, error = _env_or_forbidden(ctx)
+    hook, error = _v1_env_webhook(ctx)
     if error:
         return error
-    hook = ctx.state.webhook(ctx.app, 'v1.1', ctx.params['id'], env['label'])
-    if hook is None:
-        return E.v1_error(404, 34, E.MSG_NO_WEBHOOK)
     ctx.state.delete_webhook(hook['id'])
     return Response(204)
 
