@@ -14,17 +14,28 @@ import re
 AUTH_OAUTH1 = 'oauth1'
 AUTH_BEARER = 'bearer'
 AUTH_BASIC = 'basic'
+AUTH_OAUTH2_USER = 'oauth2_user'
 
 _AUTH_LABEL = {
     AUTH_OAUTH1: 'OAuth 1.0a user context (consumer key/secret + access token/secret)',
     AUTH_BEARER: 'app-only bearer token',
     AUTH_BASIC: 'consumer key/secret (Basic auth)',
+    AUTH_OAUTH2_USER: 'OAuth 2.0 user token (oauth2_user_token)',
 }
 
 _CRC_HELP = ('Run hybridchat.ccm.twitter_crc_check against the URL to see the exact failure: the endpoint must answer '
              'GET ?crc_token=..&nonce=.. over HTTPS (valid certificate, port 443, no redirect) with HTTP 200, JSON '
              '{"response_token": "sha256=..."} computed with this app\'s consumer secret, in less than 3 seconds.')
 
+# The Account Activity API (AAA) reaches end of life on this date; its successor is the X Activity API (XAA).
+AAA_END_DATE = '2027-01-01'
+AAA_ENDED_FIX = ('AAA ended on %s. Move the site to the X Activity API (XAA): set ccm_twitter_activity_api: xaa for the '
+                 'role hybridchat.ccm.ccm_twitter, or subscribe the account with hybridchat.ccm.twitter_activity_subscription '
+                 '(the webhook registered with twitter_webhook stays as it is).' % AAA_END_DATE)
+_AAA_PATHS = ('/1.1/account_activity/', '/2/account_activity/')
+_XAA_PATHS = ('/2/activity/', '/2/webhooks/replay')
+_AAA_ENDED_MARKERS = ('end of life', 'end-of-life', 'has ended', 'no longer available', 'no longer supported', 'sunset',
+                      'retired', 'decommissioned', 'deprecated', 'aaa ended')
 
 
 class XApiError(Exception):
@@ -33,7 +44,9 @@ class XApiError(Exception):
     ``kind`` is a normalised category the backends and modules decide on:
     env_label, crc, url_invalid, quota, duplicate_url, not_found, duplicate_subscription,
     subscription_limit, auth, clock, permission, token, not_permitted, unsupported_auth,
-    rate_limit, server, connection, missing_credentials, bad_response, other.
+    rate_limit, server, connection, missing_credentials, bad_response, other;
+    for XAA also webhook_invalid, not_authorized, replay_conflict, invalid_request; aaa_ended for AAA
+    endpoints X no longer serves.
     """
 
     def __init__(self, msg, kind='other', status=None, code=None, reason=None, x_message=None, may_have_acted=False):
@@ -93,6 +106,14 @@ def explain_error(status, body, method, path, auth, context=None):
     env = context.get('environment')
     url = context.get('url')
     where = '%s %s' % (method, path)
+    if path.startswith(_AAA_PATHS):
+        err = _aaa_ended(status, body, where)
+        if err is not None:
+            return err
+    if path.startswith(_XAA_PATHS):
+        err = explain_xaa_error(status, body, where, auth, context)
+        if err is not None:
+            return err
     v1 = _v1_errors(body)
     if v1:
         code, message = v1[0]
@@ -205,7 +226,11 @@ def explain_error(status, body, method, path, auth, context=None):
     detail = body.get('detail') if isinstance(body, dict) else None
     quoted = '(X: HTTP %s%s%s on %s)' % (status, ' "%s"' % title if title else '', ': "%s"' % detail if detail and detail != title else '', where)
     if status == 401:
-        if auth == AUTH_BEARER:
+        if auth == AUTH_OAUTH2_USER:
+            msg = ('X rejected the OAuth 2.0 user token %s: it is wrong, expired (user tokens last two hours unless '
+                   'refreshed) or revoked. Set a current oauth2_user_token (TWITTER_OAUTH2_USER_TOKEN), or unset it and use '
+                   'access_token/access_secret (OAuth 1.0a).' % quoted)
+        elif auth == AUTH_BEARER:
             msg = ('X rejected the bearer token %s: it is wrong, revoked or belongs to another app. Fix bearer_token '
                    '(TWITTER_BEARER_TOKEN) or leave it unset to fetch one with consumer_key/consumer_secret.' % quoted)
         else:
@@ -240,3 +265,108 @@ def explain_error(status, body, method, path, auth, context=None):
         return XApiError('X had a server error %s; retry later.' % quoted, 'server', status, None, title, detail)
     return XApiError('X API request failed %s.' % quoted, 'other', status, None, title, detail)
 
+
+
+def problem_parts(body):
+    """Every text of an error body (problem+json, errors[] of Problems or v2 messages, {code, message}): a list."""
+    items = []
+    if isinstance(body, dict):
+        items.append(body)
+        if isinstance(body.get('errors'), list):
+            items += [e for e in body['errors'] if isinstance(e, dict)]
+    parts = []
+    for item in items:
+        for key in ('type', 'title', 'detail', 'message', 'reason', 'parameter', 'resource_type'):
+            value = item.get(key)
+            if isinstance(value, str) and value:
+                parts.append(value)
+    return parts
+
+
+def problem_summary(body):
+    """The first "title: detail" (or message) of an error body, for quoting in messages."""
+    items = [body] if isinstance(body, dict) else []
+    if isinstance(body, dict) and isinstance(body.get('errors'), list):
+        items = [e for e in body['errors'] if isinstance(e, dict)] + items
+    for item in items:
+        title = item.get('title') if isinstance(item.get('title'), str) else ''
+        detail = item.get('detail') or item.get('message')
+        detail = detail if isinstance(detail, str) else ''
+        if title and detail and detail != title:
+            return '%s: %s' % (title, detail)
+        if title or detail:
+            return title or detail
+    return ''
+
+
+def _aaa_ended(status, body, where):
+    """An AAA endpoint that X no longer serves (410 Gone, or an end-of-life text): the move to XAA."""
+    low = ' '.join(problem_parts(body)).lower()
+    if status == 410 or any(marker in low for marker in _AAA_ENDED_MARKERS):
+        summary = problem_summary(body)
+        quoted = '(X: HTTP %s%s on %s)' % (status, ' "%s"' % summary if summary else '', where)
+        return XApiError('X no longer serves the Account Activity API endpoint %s. %s' % (quoted, AAA_ENDED_FIX),
+                         'aaa_ended', status, None, None, summary)
+    return None
+
+
+def explain_xaa_error(status, body, where, auth, context=None):
+    """Map an X Activity API (subscriptions, replay) failure to its cause and fix; None for the generic mapping.
+
+    X does not document XAA's error bodies, so the match is on status and on words in any text of the answer
+    (a duplicate may come as 409 or as 400 with "duplicate"/"already exists").
+    """
+    context = context or {}
+    op = context.get('operation')
+    parts = problem_parts(body)
+    low = ' '.join(parts).lower()
+    summary = problem_summary(body)
+    quoted = '(X: HTTP %s%s on %s)' % (status, ' "%s"' % summary if summary else '', where)
+    webhook_id = context.get('webhook_id')
+    user_id = context.get('user_id')
+    event_type = context.get('event_type')
+
+    def err(msg, kind):
+        return XApiError(msg, kind, status, None, None, summary)
+
+    if status == 429:
+        return None
+    if op == 'replay' and (status == 409 or 'conflict' in low or 'in progress' in low or 'already' in low):
+        return err('A replay job for webhook %s is still running %s: X runs one replay job per webhook at a time. Wait '
+                   'for its replay_job_status event on the webhook (or a few minutes), then run the replay again.'
+                   % (webhook_id, quoted), 'replay_conflict')
+    if op != 'replay' and (status == 409 or 'duplicate' in low or 'already exists' in low or 'already subscribed' in low):
+        return err('The subscription of user %s to %s already exists %s.' % (user_id, event_type, quoted),
+                   'duplicate_subscription')
+    if 'subscription' in low and any(w in low for w in ('limit', 'cap reached', 'maximum', 'exceeded', 'quota')):
+        return err('The app\'s X Activity API subscription cap is reached %s (self-serve 1,500, Enterprise 75,000, Partner '
+                   '150,000 subscriptions per app; a Direct Message site needs 2 per account). Delete subscriptions that are '
+                   'no longer needed (hybridchat.ccm.twitter_activity_subscription_info lists them; '
+                   'twitter_activity_subscription state=absent removes them) or ask X for a higher tier.' % quoted,
+                   'subscription_limit')
+    if 'webhookidinvalid' in low or 'webhook_id' in parts or (
+            'webhook' in low and any(w in low for w in ('invalid', 'not found', 'does not exist', 'unknown', 'not exist'))):
+        return err('webhook_id %s is not a valid webhook of this app %s: register the webhook with '
+                   'hybridchat.ccm.twitter_webhook (api_version 2) and pass its id; hybridchat.ccm.twitter_webhook_info '
+                   'lists the registered ids. A webhook that failed its CRC must be revalidated first.'
+                   % (webhook_id, quoted), 'webhook_invalid')
+    if status in (401, 403) and op == 'create' and ('application-only' in low or 'unsupported authentication' in low):
+        return err('X refuses the app-only bearer token for %s subscriptions %s: private events (all dm.* types) are '
+                   'created with the user context of the subscribed account: its access_token/access_secret (OAuth 1.0a) '
+                   'or an oauth2_user_token with the dm.read scope.' % (event_type, quoted), 'unsupported_auth')
+    if status in (401, 403) and re.search(r'not[- ]authori[sz]ed|(?:has|have)(?: not)? authori[sz]ed', low):
+        return err('X refuses the subscription of user %s to %s %s: private events can only be subscribed for users who '
+                   'have authorised this app. Use the access token and secret that account generated for this app '
+                   '(or its oauth2_user_token with dm.read), and let user_id be that account\'s id (the default).'
+                   % (user_id, event_type, quoted), 'not_authorized')
+    if status in (401, 403) and any(w in low for w in ('permission', 'dm.read', 'scope', 'direct message')):
+        return err('The app lacks Direct Message access for %s subscriptions %s: set the app permission to "Read and '
+                   'write and Direct message" in the developer portal, then regenerate the access token and secret (tokens '
+                   'keep the permission they were issued with); an oauth2_user_token needs the dm.read scope.'
+                   % (event_type, quoted), 'permission')
+    if status == 404 and op in ('update', 'delete'):
+        return err('Subscription %s does not exist %s.' % (context.get('subscription_id'), quoted), 'not_found')
+    if status == 400 and op in ('create', 'replay', 'update'):
+        return err('X rejected the request as invalid %s: check event_type, user_id (digits), webhook_id (digits), tag '
+                   '(1 to 200 characters) and, for a replay, a window within the past 24 hours.' % quoted, 'invalid_request')
+    return None

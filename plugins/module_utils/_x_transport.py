@@ -29,6 +29,7 @@ from ansible_collections.hybridchat.ccm.plugins.module_utils._x_errors import (
     AUTH_BASIC,
     AUTH_BEARER,
     AUTH_OAUTH1,
+    AUTH_OAUTH2_USER,
     XApiError,
     explain_error,
     json_or_none,
@@ -61,7 +62,7 @@ class XApiTransport(object):
     def __init__(self, consumer_key=None, consumer_secret=None, access_token=None, access_secret=None,
                  bearer_token=None, api_url=DEFAULT_API_URL, validate_certs=True, ca_path=None, timeout=30,
                  rate_limit_wait=60, session=None, sleep=None, clock=None, max_retries=MAX_RETRIES,
-                 backoff=BACKOFF_BASE, warn=None):
+                 backoff=BACKOFF_BASE, warn=None, oauth2_user_token=None):
         if not HAS_REQUESTS:
             raise XApiError('requests and requests-oauthlib are required', 'missing_credentials')
         self.consumer_key = consumer_key
@@ -69,6 +70,8 @@ class XApiTransport(object):
         self.access_token = access_token
         self.access_secret = access_secret
         self.bearer_token = bearer_token
+        # An OAuth 2.0 user-context token (e.g. with dm.read): an alternative to OAuth 1.0a where X accepts one.
+        self.oauth2_user_token = oauth2_user_token
         self.api_url = (api_url or DEFAULT_API_URL).rstrip('/')
         self.verify = (ca_path or True) if validate_certs else False
         self.timeout = timeout
@@ -89,10 +92,18 @@ class XApiTransport(object):
         missing = [name for name in names if not getattr(self, name)]
         if missing:
             env = {'consumer_key': 'TWITTER_CONSUMER_KEY', 'consumer_secret': 'TWITTER_CONSUMER_SECRET',
-                   'access_token': 'TWITTER_ACCESS_TOKEN', 'access_secret': 'TWITTER_ACCESS_SECRET'}
+                   'access_token': 'TWITTER_ACCESS_TOKEN', 'access_secret': 'TWITTER_ACCESS_SECRET',
+                   'oauth2_user_token': 'TWITTER_OAUTH2_USER_TOKEN'}
             raise XApiError('%s needs %s; set %s (or %s).'
                             % (purpose, ', '.join(missing), ' and '.join(missing), ', '.join(env[n] for n in missing)),
                             'missing_credentials')
+
+    def user_auth(self):
+        """The user-context auth to use: OAuth 1.0a when an access token and secret are set, else the OAuth 2.0
+        user token when one is set, else OAuth 1.0a (whose missing credentials are then reported)."""
+        if not (self.access_token and self.access_secret) and self.oauth2_user_token:
+            return AUTH_OAUTH2_USER
+        return AUTH_OAUTH1
 
     def _oauth1(self, purpose):
         self._require(['consumer_key', 'consumer_secret', 'access_token', 'access_secret'], purpose)
@@ -120,6 +131,9 @@ class XApiTransport(object):
             return {'auth': self._oauth1(purpose)}, {}
         if auth == AUTH_BEARER:
             return {}, {'Authorization': 'Bearer ' + self.get_bearer_token()}
+        if auth == AUTH_OAUTH2_USER:
+            self._require(['oauth2_user_token'], purpose)
+            return {}, {'Authorization': 'Bearer ' + self.oauth2_user_token}
         if auth == AUTH_BASIC:
             self._require(['consumer_key', 'consumer_secret'], purpose)
             pair = '%s:%s' % (quote(self.consumer_key, safe=''), quote(self.consumer_secret, safe=''))
@@ -232,7 +246,7 @@ class XApiTransport(object):
             if not user_id:
                 raise XApiError('verify_credentials returned no user id.', 'bad_response', resp.status)
             return {'id': user_id, 'username': body.get('screen_name'), 'name': body.get('name')}
-        resp = self.request('GET', '/2/users/me', auth=AUTH_OAUTH1)
+        resp = self.request('GET', '/2/users/me', auth=self.user_auth())
         return _user_from_v2(resp.body, None)
 
 def _user_from_v2(body, username):

@@ -33,9 +33,11 @@ from ansible_collections.hybridchat.ccm.plugins.module_utils._x_common import (
 )
 from ansible_collections.hybridchat.ccm.plugins.module_utils._x_crc import CrcProbeResult, crc_probe, crc_response_token
 from ansible_collections.hybridchat.ccm.plugins.module_utils._x_errors import (
+    AAA_END_DATE,
     AUTH_BASIC,
     AUTH_BEARER,
     AUTH_OAUTH1,
+    AUTH_OAUTH2_USER,
     XApiError,
     explain_error,
     json_or_none,
@@ -50,12 +52,30 @@ from ansible_collections.hybridchat.ccm.plugins.module_utils._x_transport import
     XApiTransport,
     XResponse,
 )
+from ansible_collections.hybridchat.ccm.plugins.module_utils._x_xaa import (
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_TAG,
+    EVENT_TYPES,
+    MAX_TAG_LENGTH,
+    XaaApi,
+    canonical_event_type,
+    check_event_types,
+    check_id,
+    check_replay_window,
+    check_tag,
+    format_replay_date,
+    normalise_subscription,
+    parse_replay_time,
+)
 
 __all__ = (
-    'AUTH_BASIC', 'AUTH_BEARER', 'AUTH_OAUTH1', 'BACKOFF_BASE', 'BACKOFF_MAX', 'CrcProbeResult', 'DEFAULT_API_URL',
+    'AAA_END_DATE', 'AUTH_BASIC', 'AUTH_BEARER', 'AUTH_OAUTH1', 'AUTH_OAUTH2_USER', 'BACKOFF_BASE', 'BACKOFF_MAX', 'CrcProbeResult', 'DEFAULT_API_URL',
     'HAS_REQUESTS', 'MAX_RATE_LIMIT_WAITS', 'MAX_RETRIES', 'MAX_URL_LENGTH', 'REQUESTS_IMPORT_ERROR', 'USERNAME_RE',
     'V11Backend', 'V2Backend', 'WEBHOOK_ID_RE', 'XApiClient', 'XApiError', 'XResponse', 'check_webhook_url',
     'crc_probe', 'crc_response_token', 'explain_error', 'iso8601', 'json_or_none', 'normalise_webhook',
+    'DEFAULT_EVENT_TYPES', 'DEFAULT_TAG', 'EVENT_TYPES', 'MAX_TAG_LENGTH', 'XaaApi', 'canonical_event_type',
+    'check_event_types', 'check_id', 'check_replay_window', 'check_tag', 'format_replay_date', 'normalise_subscription',
+    'parse_replay_time',
 )
 
 
@@ -75,3 +95,7 @@ class XApiClient(XApiTransport):
                                 'missing_credentials')
             return V11Backend(self, environment)
         return V2Backend(self)
+
+    def xaa(self):
+        """The X Activity API (XAA): subscriptions per event type and user, and webhook replay."""
+        return XaaApi(self)
