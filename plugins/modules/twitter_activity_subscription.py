@@ -20,7 +20,7 @@ description:
     is moved with C(PUT) (only C(webhook_id) and C(tag) can change), never deleted and created again.
   - With O(state=absent), deletes the user's subscriptions of the given event types that carry O(tag).
   - Subscriptions with another tag are only ever changed by O(state=present) for an event type it manages, never
-    deleted: other tools of the same app keep theirs.
+    deleted, so other tools of the same app keep theirs.
   - One list call reads the app's subscriptions (all pages); subscriptions are created with the user context of the
     subscribed account (O(access_token)/O(access_secret), or O(oauth2_user_token)); list, update and delete use the
     app-only bearer token.
@@ -53,7 +53,7 @@ options:
       - The XAA event types to manage, in X's dot notation.
       - Checked against X's documented event types before any call, for example V(dm.received), V(dm.sent),
         V(dm.read), V(dm.indicate_typing), V(post.mention.create), V(chat.received).
-      - All C(dm.*) types are private events: X creates them only for users who authorised the app.
+      - All C(dm.*) types are private events, which X creates only for users who authorised the app.
     type: list
     elements: str
     default: [dm.received, dm.sent]
@@ -67,7 +67,7 @@ options:
   webhook_id:
     description:
       - The id of the webhook the events are delivered to (1 to 19 digits), as registered with
-        M(hybridchat.ccm.twitter_webhook) with C(api_version: 2).
+        M(hybridchat.ccm.twitter_webhook) with O(api_version=2).
       - Required with O(state=present); not used with O(state=absent).
     type: str
   tag:
