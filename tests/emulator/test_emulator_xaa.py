@@ -111,6 +111,10 @@ def test_oauth2_user_token_needs_the_scope_of_the_event_family(emu, http):
     # A user token is user context of its owner only.
     body = problem(create(emu, http, 'dm.sent', user_id=alice, auth=emu.oauth2_user()), 403)
     assert body['reason'] == 'UserNotAuthorized'
+    log = emu.requests()['requests']
+    assert [e['auth'] for e in log] == ['oauth2user'] * 4 and log[0]['user_id'] == support
+    tokens = [t['access_token'] for t in emu.seed['oauth2_user_tokens']]
+    assert not any(token in str(log) for token in tokens)
 
 
 def test_dm_events_need_the_dm_permission_with_oauth1(emu, http):

@@ -340,7 +340,7 @@ def test_stream_backfill(emu, http, site):
     emu.deliver(recipient_id=site['support'], sender_id=site['alice'], text='just now')
     resp = open_stream(emu, {'backfill_minutes': 5})
     texts = [next_event(resp)['data']['payload']['direct_message_events'][0]['message_create']['message_data']['text']
-             for _ in range(2)]
+             for _attempt in range(2)]
     assert texts == ['just now', 'just now']
     resp.close()
     resp = open_stream(emu, {'backfill_minutes': 0})
