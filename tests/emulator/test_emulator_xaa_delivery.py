@@ -364,3 +364,12 @@ def test_stream_connections_close_on_reset(emu, site):
                         AssertionError, StopIteration)):
         next_event(resp, timeout=2)
     resp.close()
+
+
+def test_deleting_a_webhook_keeps_its_xaa_subscriptions_for_the_stream(emu, http, site, hook):
+    assert http.delete(emu.url + '/2/webhooks/' + site['xaa'], auth=emu.bearer()).status_code == 200
+    listing = http.get(emu.url + XAA_SUBS, auth=emu.bearer()).json()['data']
+    assert {s['webhook_id'] for s in listing} == {site['xaa']}
+    result = emu.deliver(recipient_id=site['support'], sender_id=site['alice'])
+    assert result['xaa'] == [] and hook.posts == []
+    assert len(emu.control('GET', 'state')['activity_subscriptions']) == 2
