@@ -221,6 +221,8 @@ http {{
     uwsgi_temp_path {p}/tmp/uwsgi;
     scgi_temp_path {p}/tmp/scgi;
     client_max_body_size {max_body};
+    # In memory: the workers (user nobody) cannot write into the test's private temp directory.
+    client_body_buffer_size {max_body};
     # Modelled on roles/ccm_twitter/templates/vhost.conf.j2 (https server), proxying to the bridge.
     server {{
         listen 127.0.0.1:{port} ssl;

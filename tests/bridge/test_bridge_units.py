@@ -475,3 +475,34 @@ def test_forwarder_drops_events_past_max_age_and_forwards_the_rest(bridge_mod, t
         bridge.store.close()
         ccm.shutdown()
         ccm.server_close()
+
+
+def test_delivered_watermark_survives_a_restart_and_belongs_to_its_spool(bridge_mod, tmp_path):
+    directory = str(tmp_path / 's')
+    store = bridge_mod.Store(directory, dedupe_seconds=48 * 3600)
+    store.start()
+    for dm_id in ('1', '2', '3'):
+        store.submit(_units(bridge_mod, dm_id))
+    first_two = [r[0] for r in store.pending()][:2]
+    store.done(first_two[-1])  # CCM took 1 and 2; then the process dies before compacting
+    store.stop()
+    store.close()
+    again = bridge_mod.Store(directory, dedupe_seconds=48 * 3600)
+    rows = again.pending()
+    assert [json.loads(bytes(r[3]))['direct_message_events'][0]['id'] for r in rows] == ['3']
+    assert again.depth()[0] == 1
+    again.close()
+    # A spool deleted and created again must not inherit the old watermark.
+    os.unlink(os.path.join(directory, 'spool.sqlite3'))
+    for extra in ('-wal', '-shm'):
+        if os.path.exists(os.path.join(directory, 'spool.sqlite3' + extra)):
+            os.unlink(os.path.join(directory, 'spool.sqlite3' + extra))
+    fresh = bridge_mod.Store(directory, dedupe_seconds=48 * 3600)
+    fresh.start()
+    try:
+        assert fresh.delivered.seq == 0
+        fresh.submit(_units(bridge_mod, '9'))
+        assert len(fresh.pending()) == 1
+    finally:
+        fresh.stop()
+        fresh.close()
