@@ -18,8 +18,8 @@ import time
 import pytest
 import requests
 
-from conftest import (ACCOUNT, OTHER, SECRET, BridgeProc, CcmProc, Nginx, aaa_body, bridge_config, encode, free_port,
-                      need_nginx, sign, write_env_file, xaa_body)
+from bridge_helpers import (ACCOUNT, OTHER, SECRET, BridgeProc, CcmProc, Nginx, aaa_body, bridge_config, encode,
+                            free_port, need_nginx, sign, write_env_file, xaa_body)
 
 OUTAGE = float(os.environ.get('BRIDGE_CCM_OUTAGE', '6'))
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ACCOUNT, OTHER, SECRET, aaa_body, encode, sign, write_env_file, xaa_body, xaa_event
+from bridge_helpers import ACCOUNT, OTHER, SECRET, aaa_body, encode, sign, write_env_file, xaa_body, xaa_event
 
 # X's own dm.received sample (xaa.md 2.2, from x-api/activity/event-payloads.mdx), with its trimmed users.
 XAA_SAMPLE = json.loads("""
