@@ -156,12 +156,12 @@ class Proc:
 
 
 class BridgeProc(Proc):
-    def __init__(self, directory, config, python=None, name='bridge'):
+    def __init__(self, directory, config, python=None, name='bridge', env=None):
         self.config_path = os.path.join(directory, '%s.json' % name)
         with open(self.config_path, 'w', encoding='utf-8') as handle:
             json.dump(config, handle)
         self.config = config
-        super().__init__([python or sys.executable, BRIDGE, '--config', self.config_path], directory, name)
+        super().__init__([python or sys.executable, BRIDGE, '--config', self.config_path], directory, name, env=env)
 
     @property
     def url(self):
@@ -223,6 +223,11 @@ http {{
     client_max_body_size {max_body};
     # In memory: the workers (user nobody) cannot write into the test's private temp directory.
     client_body_buffer_size {max_body};
+    # Kept-alive connections to the bridge (docs/bridge.md asks the role for the same upstream block).
+    upstream ccm_twitter_bridge {{
+        server 127.0.0.1:{bridge_port};
+        keepalive 32;
+    }}
     # Modelled on roles/ccm_twitter/templates/vhost.conf.j2 (https server), proxying to the bridge.
     server {{
         listen 127.0.0.1:{port} ssl;
@@ -233,8 +238,9 @@ http {{
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:MozSSL:1m;
         location = {path} {{
-            proxy_pass http://127.0.0.1:{bridge_port};
+            proxy_pass http://ccm_twitter_bridge;
             proxy_http_version 1.1;
+            proxy_set_header Connection "";
             proxy_redirect off;
             proxy_set_header Host $host;
             proxy_set_header X-Real-IP $remote_addr;
