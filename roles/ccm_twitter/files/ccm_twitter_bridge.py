@@ -1072,7 +1072,8 @@ class Bridge:
         counts['rejected'] = sum(counts[k] for k in REJECTED)
         now = time.time()
         secret_loaded = self.secret.get() is not None
-        ok = secret_loaded and self.ccm['answered'] is not False
+        last = self.ccm['status']
+        ok = secret_loaded and (self.ccm['at'] is None or (last is not None and 200 <= last < 300))
         return {
             'status': 'ok' if ok else 'degraded',
             'version': VERSION,
