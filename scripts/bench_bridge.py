@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) hybridchat.ccm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -15,7 +14,6 @@ import collections
 import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -67,11 +65,14 @@ def run_wrk(url, bodies, count, threads, connections, seconds):
     return result, proc.stdout
 
 
+def ok(good):
+    return 'yes' if good else '**NO**'
+
+
 def section(result, args, numbers):
     nginx = subprocess.run(['nginx', '-v'], capture_output=True, text=True, check=False).stderr.strip()
     wrk_version = subprocess.run(['wrk', '--version'], capture_output=True, text=True, check=False)
     wrk_version = (wrk_version.stdout + wrk_version.stderr).strip().splitlines()[0]
-    ok = lambda good: 'yes' if good else '**NO**'  # noqa: E731
     lines = [
         START,
         '## Delivery bridge',

@@ -94,7 +94,7 @@ def aaa_body(dm_id, text, for_user=ACCOUNT, sender=OTHER):
             'users': {uid: {'id': uid, 'created_timestamp': '1422556069340', 'name': 'User', 'screen_name': 'u' + uid[-4:],
                             'protected': False, 'verified': False, 'followers_count': 1, 'friends_count': 2,
                             'statuses_count': 3, 'profile_image_url_https': 'https://abs.twimg.com/x.png'}
-                      for uid in {sender, recipient}}}
+                      for uid in sorted({sender, recipient})}}
 
 
 def _wait_file(path, proc, timeout=15.0):

@@ -305,7 +305,7 @@ class _StreamHandler(http.server.BaseHTTPRequestHandler):
         self.send_header('Transfer-Encoding', 'chunked')
         self.end_headers()
         if lines is None:  # nothing more to say: keep the connection open with keep-alive newlines
-            for _ in range(100):
+            for _tick in range(100):
                 if server.stopping:
                     break
                 self._chunk(b'\r\n')

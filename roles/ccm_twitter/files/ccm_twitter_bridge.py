@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) hybridchat.ccm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -192,8 +191,8 @@ def _stream_config(raw):
         raise ConfigError('stream must be an object (or null to disable the standby channel)')
     unknown = sorted(set(raw) - set(STREAM_DEFAULTS))
     if unknown:
-        raise ConfigError('unknown stream key(s) %s; known keys: %s' % (', '.join(unknown),
-                                                                       ', '.join(sorted(STREAM_DEFAULTS))))
+        raise ConfigError('unknown stream key(s) %s; known keys: %s'
+                          % (', '.join(unknown), ', '.join(sorted(STREAM_DEFAULTS))))
     stream = dict(STREAM_DEFAULTS)
     stream.update(raw)
     if not stream['enabled']:
