@@ -506,3 +506,22 @@ def test_delivered_watermark_survives_a_restart_and_belongs_to_its_spool(bridge_
     finally:
         fresh.stop()
         fresh.close()
+
+
+@pytest.mark.parametrize('doc', [
+    {'data': {'event_type': 'dm.received', 'filter': 'x', 'payload': []}},
+    {'data': {'event_type': 'dm.received', 'filter': {'user_id': 5}, 'payload': {'direct_message_events': [1, 'a']}}},
+    {'data': {'event_type': 'dm.received', 'payload': {'direct_message_events': [{'id': 1}], 'users': []}}},
+    {'data': {'event_type': 'dm.sent', 'filter': {}, 'payload': {'direct_message_events': [
+        {'id': '1', 'message_create': 'x'}], 'users': {'1': 'not a user', '2': {'data': 'x'}}}}},
+    {'data': {'event_type': 'dm.read', 'filter': 'x', 'payload': {'sender_id': '1', 'target': 'y'}}},
+    {'data': {'event_type': 'dm.indicate_typing', 'filter': None, 'payload': {'direct_message_indicate_typing_events': 'x'}}},
+    {'data': [None, 1, 'x', {'event_type': None}]},
+    {'for_user_id': ACCOUNT, 'direct_message_events': [{'id': None}], 'users': 'x'},
+    {'for_user_id': None, 'direct_message_events': []},
+])
+def test_odd_shapes_never_raise(bridge_mod, doc):
+    units, skipped = bridge_mod.classify(encode(doc), doc)
+    for unit in units:
+        assert unit.body_for(list(range(len(unit.keys)))) is not None
+    assert isinstance(skipped, dict)

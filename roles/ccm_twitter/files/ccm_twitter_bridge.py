@@ -428,8 +428,8 @@ def _typing_or_read_events(kind, payload, event):
         return [e for e in listed if isinstance(e, dict)]
     sender = payload.get('sender_id') or payload.get('actor_id')
     target = payload.get('target') if isinstance(payload.get('target'), dict) else {}
-    recipient = target.get('recipient_id') or payload.get('recipient_id') or \
-        (event.get('filter') or {}).get('user_id')
+    flt = event.get('filter') if isinstance(event.get('filter'), dict) else {}
+    recipient = target.get('recipient_id') or payload.get('recipient_id') or flt.get('user_id')
     if not sender or not recipient:
         return []
     created = payload.get('created_timestamp') or iso_to_epoch_ms(payload.get('created_at')) or \
@@ -672,8 +672,8 @@ class Store:
             db.execute('COMMIT')
             ok = True
             self.batches += 1
-        except sqlite3.Error as exc:
-            LOG.error('spool write failed, answering 503 so X retries: %s', exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            LOG.error('spool write failed, answering 503 so X retries: %s: %s', type(exc).__name__, exc)
             try:
                 db.execute('ROLLBACK')
             except sqlite3.Error:
@@ -820,6 +820,9 @@ class Bridge:
                 server.shutdown()
                 server.server_close()
         self.store.stop()
+        for thread in self.threads:
+            if thread.name in ('forwarder', 'stream'):
+                thread.join(timeout=self.config['upstream_timeout'] + 2 if thread.name == 'forwarder' else 1)
         self.persist()
         self.store.close()
         LOG.info('stopped')
@@ -903,9 +906,9 @@ class Bridge:
         headers = {'Content-Type': 'application/json', SIGNATURE_HEADER: signature,
                    'User-Agent': 'ccm-twitter-bridge/%s' % VERSION}
         for attempt in (1, 2):
-            if conn is None:
-                conn = self._connection()
             try:
+                if conn is None:
+                    conn = self._connection()
                 conn.request('POST', self.upstream_target, body=body, headers=headers)
                 if conn.sock is not None:
                     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -916,7 +919,8 @@ class Bridge:
                     conn = None
                 return response.status, None, conn
             except (OSError, http.client.HTTPException) as exc:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 conn = None
                 # A kept-alive connection CCM closed meanwhile: try once on a fresh one.
                 if attempt == 2 or not isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError,
@@ -928,6 +932,15 @@ class Bridge:
         self.ccm = {'answered': answered, 'status': status, 'error': error, 'at': time.time()}
 
     def _forward_loop(self):
+        # Never let one unexpected error end forwarding: log it, wait, carry on from the spool.
+        while not self.stop_event.is_set():
+            try:
+                self._forward()
+            except Exception:  # pylint: disable=broad-except
+                LOG.exception('forwarder error; retrying in 1 s')
+                self.stop_event.wait(1)
+
+    def _forward(self):
         conn = None
         delay = self.config['retry_min_seconds']
         down_since = None
@@ -998,7 +1011,7 @@ class Bridge:
             try:
                 self._stream_once(cfg)
                 error = 'stream ended'
-            except (OSError, http.client.HTTPException, ConfigError, ValueError) as exc:
+            except Exception as exc:  # pylint: disable=broad-except  # reconnect whatever went wrong
                 error = '%s: %s' % (type(exc).__name__, exc)
             self.stream_state.update(connected=False, last_error=error)
             if self.stop_event.is_set():
@@ -1219,7 +1232,13 @@ class WebhookHandler(_Base):
         if not isinstance(doc, dict):
             self._refuse('rejected_malformed', 400, 'body is not a JSON object')
             return
-        units, skipped = classify(body, doc)
+        try:
+            units, skipped = classify(body, doc)
+        except Exception:  # pylint: disable=broad-except
+            # A shape the translator does not expect: say so loudly, but do not make X retry a body that will
+            # fail the same way every time.
+            LOG.exception('could not translate a signed delivery; acknowledged and dropped')
+            units, skipped = [], {'untranslatable': 1}
         if not bridge.ingest(units, skipped, 'webhook'):
             self.reply(503, {'error': 'could not store the event, retry'})
             return
