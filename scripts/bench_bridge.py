@@ -117,7 +117,10 @@ def section(result, args, numbers):
         'nginx and the durable commit. Run it again with `make bench-bridge` (`BENCH_BRIDGE_SECONDS`,',
         '`BENCH_BRIDGE_CONNECTIONS`, `BENCH_BRIDGE_THREADS` to change the load).',
         '',
-        '- %s, %s, load average at the end: %s' % (nginx, wrk_version, ', '.join('%.2f' % x for x in os.getloadavg())),
+        '- %s, %s; load average (1, 5, 15 min) before the run: %s, at the end: %s. With a load well above the'
+        % (nginx, wrk_version, numbers['load_before'], ', '.join('%.2f' % x for x in os.getloadavg())),
+        '  2 CPUs, the tail latency is mostly the time the chain waits for a CPU, not the work it does (see the CPU',
+        '  time per delivery).',
         END,
     ]
     return '\n'.join(lines) + '\n'
@@ -169,6 +172,7 @@ def main():
         nginx = Nginx(work, bridge.config['listen_port'], leaf.fullchain_path, leaf.key_path)
         started.append(nginx.start())
         pid = bridge.ready['pid']
+        load_before = ', '.join('%.2f' % x for x in os.getloadavg())
         time.sleep(1)
         rss_start = rss_kb(pid)
 
@@ -215,6 +219,7 @@ def main():
             'e2e_rate': unique_acked / (t_drained - t0),
             'rss_start': rss_start,
             'rss_after': rss_after,
+            'load_before': load_before,
             'cpu_ms_bridge': 1000 * cpu_used['bridge'] / max(accepted, 1),
             'cpu_ms_ccm': 1000 * cpu_used['ccm'] / max(accepted, 1),
             'python': subprocess.run([args.python, '-c', 'import platform; print(platform.python_version())'],
