@@ -550,7 +550,7 @@ def _connect(path, synchronous):
     db.execute('PRAGMA journal_mode=WAL')
     db.execute('PRAGMA synchronous=%s' % synchronous)
     db.execute('PRAGMA busy_timeout=30000')
-    db.execute('PRAGMA cache_size=-1024')  # 1 MiB per connection: the hot data is the tail of the spool
+    db.execute('PRAGMA cache_size=-256')  # 256 KiB per connection: the hot data is the tail of the spool
     return db
 
 
