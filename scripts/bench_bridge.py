@@ -110,10 +110,10 @@ def section(args, phases, numbers):
     wrk_version = (wrk_version.stdout + wrk_version.stderr).strip().splitlines()[0]
     paced = phases[0]
 
-    def row(label, fmt, bar='', check=None):
+    def row(label, fmt, target='', check=None):
         cells = [fmt(p) for p in phases]
         met = ok(check(paced)) if check else ''
-        return '| %s | %s | %s | %s |' % (label, ' | '.join(cells), bar, met)
+        return '| %s | %s | %s | %s |' % (label, ' | '.join(cells), target, met)
 
     lines = [
         START,
