@@ -192,7 +192,7 @@ def main():
     parser.add_argument('--flat-seconds', type=int, default=10, help='length of the flat-out run (0: none)')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--connections', type=int, default=10, help='connections of the paced run')
+    parser.add_argument('--connections', type=int, default=12, help='connections of the paced run')
     parser.add_argument('--delay-ms', type=int, default=10, help='pause of each connection before each request')
     parser.add_argument('--flat-connections', type=int, default=8)
     parser.add_argument('--python', default='/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable,

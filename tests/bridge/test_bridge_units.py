@@ -525,3 +525,10 @@ def test_odd_shapes_never_raise(bridge_mod, doc):
     for unit in units:
         assert unit.body_for(list(range(len(unit.keys)))) is not None
     assert isinstance(skipped, dict)
+
+
+def test_journal_priorities(bridge_mod):
+    import logging  # pylint: disable=import-outside-toplevel
+    formatter = bridge_mod._JournalFormatter('%(message)s')  # pylint: disable=protected-access
+    record = logging.LogRecord('x', logging.WARNING, __file__, 1, 'CCM did not take event #%d', (3,), None)
+    assert formatter.format(record) == '<4>CCM did not take event #3'

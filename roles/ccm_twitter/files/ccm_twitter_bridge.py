@@ -1267,6 +1267,25 @@ class StatusHandler(_Base):
 # main
 # --------------------------------------------------------------------------------------------------------------
 
+class _JournalFormatter(logging.Formatter):
+    """Under systemd, stderr goes to journald: a <N> prefix gives each line its syslog priority."""
+
+    PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record):
+        return '<%d>%s' % (self.PRIORITIES.get(record.levelno, 6), super().format(record))
+
+
+def _setup_logging():
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get('JOURNAL_STREAM'):
+        handler.setFormatter(_JournalFormatter('%(message)s'))
+    else:
+        handler.setFormatter(logging.Formatter('%(levelname)s %(message)s'))
+    LOG.addHandler(handler)
+    LOG.propagate = False
+
+
 def _write_ready(path, payload):
     tmp = path + '.tmp'
     with open(tmp, 'w', encoding='utf-8') as handle:
@@ -1286,7 +1305,7 @@ def main(argv=None):
     # Threads blocked on I/O (the forwarder, answers waiting for their commit) get the GIL back sooner than after
     # the default 5 ms, so a busy ingest does not starve the forwarder.
     sys.setswitchinterval(0.001)
-    logging.basicConfig(stream=sys.stderr, format='%(levelname)s %(message)s')
+    _setup_logging()
     try:
         config = load_config(args.config)
         LOG.setLevel(config['log_level'].upper())
