@@ -79,7 +79,7 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path, procs, pki):
-    return Stack(str(tmp_path), procs, pki)
+    return Stack(str(tmp_path), procs, pki, upstream_host='chat.example.test')
 
 
 def _ids(messages):
@@ -109,6 +109,9 @@ def test_dm_received_and_sent_reach_ccm_in_aaa_format(stack):
     ]
     posts = stack.ccm_posts()
     assert [(p['status'], p['signature_valid']) for p in posts] == [(200, True), (200, True)]
+    headers = {k.lower(): v for k, v in posts[0]['headers'].items()}
+    assert (headers['host'], headers['x-forwarded-host'], headers['x-forwarded-proto']) == (
+        'chat.example.test', 'chat.example.test', 'https')  # what CCM saw from nginx before the bridge
 
 
 def test_emulator_to_nginx_to_bridge_to_ccm(tmp_path, procs, pki):

@@ -55,6 +55,7 @@ DEFAULTS = {
     'upstream_path': None,
     'upstream_ca_file': None,
     'upstream_timeout': 10.0,
+    'upstream_host': None,
     'state_dir': '/var/lib/ccm-twitter-bridge',
     'secret_env_file': None,
     'secret_env_var': 'TWITTER_CONSUMER_SECRET',
@@ -162,6 +163,11 @@ def load_config(path):
         raise ConfigError('upstream must be CCM\'s base URL, scheme://host:port with no path, such as '
                           'http://127.0.0.1:8080 (got %r)' % config['upstream'])
     _number(config, 'upstream_timeout', 0.1)
+    if config['upstream_host'] is not None and (not isinstance(config['upstream_host'], str) or
+                                                not re.match(r'\A[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?\Z',
+                                                             config['upstream_host'])):
+        raise ConfigError('upstream_host must be a host name (the public FQDN CCM used to see), got %r'
+                          % config['upstream_host'])
     _number(config, 'max_body_bytes', 1024, integer=True)
     _number(config, 'max_age_days', 0.0001)
     if _number(config, 'dedupe_hours', 0) < 48:
@@ -905,6 +911,10 @@ class Bridge:
             return None, 'no consumer secret loaded', conn
         headers = {'Content-Type': 'application/json', SIGNATURE_HEADER: signature,
                    'User-Agent': 'ccm-twitter-bridge/%s' % VERSION}
+        if self.config['upstream_host']:
+            # What CCM saw when nginx proxied X straight to it.
+            headers.update({'Host': self.config['upstream_host'], 'X-Forwarded-Host': self.config['upstream_host'],
+                            'X-Forwarded-Proto': 'https'})
         for attempt in (1, 2):
             try:
                 if conn is None:
