@@ -223,7 +223,8 @@ def test_kill_9_mid_burst_loses_nothing(stack):
     restarted = threading.Event()
 
     def killer():
-        while len(acked) < 120:
+        deadline = time.monotonic() + 60
+        while len(acked) < 120 and time.monotonic() < deadline:
             time.sleep(0.005)
         stack.bridge.kill9()
         time.sleep(0.3)
