@@ -488,11 +488,11 @@ def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
     # Certificates from a local CA: the emulator's API address and every site FQDN.
     from xemu import pki  # pylint: disable=import-outside-toplevel
     pki_dir = os.path.join(directory, 'pki')
-    ca = pki.make_ca(os.path.join(pki_dir, 'ca'), 'hybridchat.ccm hosts test CA', days=30)
-    api_leaf = pki.issue_cert(ca, ['127.0.0.1', 'localhost'], os.path.join(pki_dir, 'api'), days=30)
+    ca = pki.make_ca(os.path.join(pki_dir, 'ca'), 'hybridchat.ccm hosts test CA', days=120)
+    api_leaf = pki.issue_cert(ca, ['127.0.0.1', 'localhost'], os.path.join(pki_dir, 'api'), days=90)
     for host in hosts:
         for fqdn in [host['fqdn']] + host['extra_fqdns']:
-            pki.issue_cert(ca, [fqdn], os.path.join(pki_dir, fqdn), days=30)
+            pki.issue_cert(ca, [fqdn], os.path.join(pki_dir, fqdn), days=90)
     state['ca_cert'] = ca.cert_path
 
     t0 = time.monotonic()
