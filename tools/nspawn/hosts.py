@@ -646,8 +646,8 @@ def cmd_status(args):
     for host in state['hosts']:
         alive = _alive(host.get('pid'), 'systemd-nspawn')
         ok = ok and alive
-        print('%-10s %-9s %-14s pid %-8s %s' % (host['name'], host['release'], host.get('address'), host.get('pid'),
-                                               'running' if alive else 'stopped'))
+        print('%-10s %-9s %-14s pid %-8s %s' % (
+            host['name'], host['release'], host.get('address'), host.get('pid'), 'running' if alive else 'stopped'))
     return 0 if ok else 1
 
 
