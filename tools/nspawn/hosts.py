@@ -25,6 +25,7 @@ left, and with --purge the whole DIR. `up` itself tears down everything it start
 
 import argparse
 import concurrent.futures
+import fcntl
 import ipaddress
 import json
 import os
@@ -477,7 +478,9 @@ def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
     with concurrent.futures.ThreadPoolExecutor(len(releases)) as pool:
         paths = dict(zip(releases, pool.map(rootfs.ensure_rootfs, releases)))
     state['timings']['rootfs'] = round(time.monotonic() - t0, 1)
-    # Addresses, names, secrets.
+    # Addresses, names, secrets. Held until the veths are addressed, so two runs never pick the same subnet.
+    lock = open(os.path.join(rootfs.CACHE, '.subnets.lock'), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
+    fcntl.flock(lock, fcntl.LOCK_EX)
     used = _used_subnets()
     free = [n for n in range(11, 250) if SUBNET % n not in used]
     if len(free) < len(hosts):
@@ -517,6 +520,7 @@ def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
     with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
         list(pool.map(lambda h: boot(state, h), hosts))
     state['timings']['boot'] = round(time.monotonic() - t0, 1)
+    lock.close()
     save_state(state)
 
     # apt's proxy, on the controller side of every veth only.
