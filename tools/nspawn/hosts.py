@@ -588,7 +588,14 @@ def down(state, purge=False):
     if hosts:
         with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
             list(pool.map(_stop_host, hosts))
-    # systemd-nspawn's own bookkeeping directories in /run, when nothing else uses them.
+    # systemd-nspawn's own bookkeeping in /run: the lock file of each copy (inode-DEV:INO), then the
+    # directories when nothing else uses them.
+    for host in hosts:
+        try:
+            stat = os.stat(host['root'])
+            os.remove('/run/systemd/nspawn/locks/inode-%d:%d' % (stat.st_dev, stat.st_ino))
+        except (OSError, KeyError):
+            pass
     for path in ['/run/systemd/nspawn/propagate/' + h['machine'] for h in hosts if h.get('machine')] + [
             '/run/systemd/nspawn/propagate', '/run/systemd/nspawn/locks', '/run/systemd/nspawn']:
         try:
