@@ -47,9 +47,19 @@ options:
         with O(consumer_key) and O(consumer_secret).
       - If not set, the environment variable E(TWITTER_BEARER_TOKEN) is used.
     type: str
+  oauth2_user_token:
+    description:
+      - An OAuth 2.0 user-context access token of the account whose Direct Messages are handled, holding the
+        C(dm.read) scope (plus C(users.read) and C(tweet.read) to look up its owner).
+      - An alternative to O(access_token)/O(access_secret) for creating X Activity API (XAA) subscriptions, in case
+        X refuses OAuth 1.0a for a tier. It is used only when O(access_token) and O(access_secret) are not both set.
+      - OAuth 2.0 user tokens expire after two hours unless refreshed; the collection does not refresh them.
+      - If not set, the environment variable E(TWITTER_OAUTH2_USER_TOKEN) is used.
+    type: str
   api_version:
     description:
-      - Which generation of the Account Activity API to use.
+      - Which generation of the Account Activity API (AAA) to use. AAA ends on 2027-01-01; the X Activity API
+        modules (M(hybridchat.ccm.twitter_activity_subscription) and friends) do not use this option.
       - V(1.1) is the premium API with dev environment labels (see O(environment)); V(2) uses C(/2/webhooks) and
         C(/2/account_activity).
       - If not set, the environment variable E(TWITTER_API_VERSION) is used.

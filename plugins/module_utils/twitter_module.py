@@ -20,7 +20,7 @@ from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import (
     XApiError,
 )
 
-SECRET_OPTIONS = ('consumer_key', 'consumer_secret', 'access_token', 'access_secret', 'bearer_token')
+SECRET_OPTIONS = ('consumer_key', 'consumer_secret', 'access_token', 'access_secret', 'bearer_token', 'oauth2_user_token')
 MASK = '********'
 
 
@@ -32,6 +32,7 @@ def twitter_argument_spec():
         access_token=dict(type='str', no_log=True, fallback=(env_fallback, ['TWITTER_ACCESS_TOKEN'])),
         access_secret=dict(type='str', no_log=True, fallback=(env_fallback, ['TWITTER_ACCESS_SECRET'])),
         bearer_token=dict(type='str', no_log=True, fallback=(env_fallback, ['TWITTER_BEARER_TOKEN'])),
+        oauth2_user_token=dict(type='str', no_log=True, fallback=(env_fallback, ['TWITTER_OAUTH2_USER_TOKEN'])),
         api_version=dict(type='str', choices=['1.1', '2'], fallback=(env_fallback, ['TWITTER_API_VERSION']), default='2'),
         environment=dict(type='str', fallback=(env_fallback, ['TWITTER_ENVIRONMENT'])),
         api_url=dict(type='str', fallback=(env_fallback, ['TWITTER_API_URL']), default=DEFAULT_API_URL),
@@ -67,6 +68,7 @@ class TwitterModule(AnsibleModule):
             self._client = XApiClient(
                 consumer_key=p['consumer_key'], consumer_secret=p['consumer_secret'],
                 access_token=p['access_token'], access_secret=p['access_secret'], bearer_token=p['bearer_token'],
+                oauth2_user_token=p['oauth2_user_token'],
                 api_url=p['api_url'], validate_certs=p['validate_certs'], ca_path=p['ca_path'], timeout=p['timeout'],
                 rate_limit_wait=max(0, p['rate_limit_wait'] or 0), warn=self.warn,
             )

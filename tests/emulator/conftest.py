@@ -12,7 +12,7 @@ if TOOLS not in sys.path:
 
 from xemu.testing import CcmStandIn, Emulator, issue_cert, make_ca  # noqa: E402  pylint: disable=wrong-import-position
 
-from emulator_helpers import CCM_HOST, HOOK_HOST  # noqa: E402  pylint: disable=wrong-import-position
+from emulator_helpers import AAA_PINNED_END, CCM_HOST, HOOK_HOST  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @pytest.fixture(scope='session')
@@ -53,7 +53,10 @@ def emu(emu_server, ccm, pki):
     """The module's emulator, reset to its seed and config before each test."""
     emu_server.reset()
     emu_server.clear_faults()
-    emu_server.config(resolve=emu_server.base_resolve, crc_ca_bundle=pki['ca'].cert_path, clock_offset=0)
+    # The end of AAA is pinned far ahead so that the AAA tests do not depend on today's date (the XAA tests that
+    # are about the end of AAA move it or the emulator clock themselves).
+    emu_server.config(resolve=emu_server.base_resolve, crc_ca_bundle=pki['ca'].cert_path, clock_offset=0,
+                      date_offset=0, aaa_end=AAA_PINNED_END)
     ccm.clear()
     return emu_server
 

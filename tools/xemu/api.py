@@ -4,12 +4,12 @@ import json
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from xemu import crc
+from xemu import crc, replay, stream, xaa
 from xemu import errors as E
 from xemu.errors import Response
 from xemu.oauth import BAD_AUTH_DATA, BAD_TOKEN, TIMESTAMP, authenticate
 
-OAUTH1, BEARER, BASIC = 'oauth1', 'bearer', 'basic'
+OAUTH1, BEARER, BASIC, OAUTH2 = 'oauth1', 'bearer', 'basic', 'oauth2user'
 V1_ALL = r'/1\.1/account_activity/all'
 USERNAME_RE = re.compile(r'^[A-Za-z0-9_]{1,15}$')
 WEBHOOK_ID_RE = re.compile(r'^[0-9]{1,19}$')
@@ -18,7 +18,8 @@ WEBHOOK_ID_RE = re.compile(r'^[0-9]{1,19}$')
 class Route:
     """One endpoint: who may call it, its rate-limit family and its handler."""
 
-    def __init__(self, method, pattern, family, generation, auth, handler, write=False, wrong_auth=None):
+    def __init__(self, method, pattern, family, generation, auth, handler, write=False, wrong_auth=None, aaa=False):
+        self.aaa = aaa  # an Account Activity API subscription endpoint: refused after the end of AAA
         self.method = method
         self.regex = re.compile('^' + pattern + '$')
         self.family = family
@@ -415,17 +416,18 @@ ROUTES = [
           {OAUTH1, BEARER}, v1_validate, write=True),
     Route('DELETE', V1_ALL + r'/(?P<env>[^/]+)/webhooks/(?P<id>[^/]+)\.json', 'v1.webhooks.delete', 'v1.1', {OAUTH1},
           v1_delete_webhook, write=True),
-    Route('GET', V1_ALL + r'/subscriptions/count\.json', 'v1.subscriptions.count', 'v1.1', {BEARER}, v1_count),
+    Route('GET', V1_ALL + r'/subscriptions/count\.json', 'v1.subscriptions.count', 'v1.1', {BEARER}, v1_count,
+          aaa=True),
     Route('POST', V1_ALL + r'/(?P<env>[^/]+)/subscriptions\.json', 'v1.subscriptions', 'v1.1', {OAUTH1}, v1_subscribe,
-          write=True),
+          write=True, aaa=True),
     Route('GET', V1_ALL + r'/(?P<env>[^/]+)/subscriptions\.json', 'v1.subscriptions', 'v1.1', {OAUTH1},
-          v1_check_subscription),
+          v1_check_subscription, aaa=True),
     Route('DELETE', V1_ALL + r'/(?P<env>[^/]+)/subscriptions\.json', 'v1.subscriptions', 'v1.1', {OAUTH1},
-          v1_unsubscribe_self, write=True),
+          v1_unsubscribe_self, write=True, aaa=True),
     Route('GET', V1_ALL + r'/(?P<env>[^/]+)/subscriptions/list\.json', 'v1.subscriptions.list', 'v1.1', {BEARER},
-          v1_list_subscriptions),
+          v1_list_subscriptions, aaa=True),
     Route('DELETE', V1_ALL + r'/(?P<env>[^/]+)/subscriptions/(?P<user_id>[^/]+)\.json', 'v1.subscriptions.delete',
-          'v1.1', {BEARER}, v1_unsubscribe_user),
+          'v1.1', {BEARER}, v1_unsubscribe_user, aaa=True),
     Route('GET', r'/1\.1/account/verify_credentials\.json', 'v1.verify_credentials', 'v1.1', {OAUTH1},
           v1_verify_credentials),
     Route('POST', r'/oauth2/token', 'oauth2.token', 'v1.1', {BASIC}, oauth2_token),
@@ -434,14 +436,26 @@ ROUTES = [
     Route('PUT', r'/2/webhooks/(?P<id>[^/]+)', 'v2.webhooks.validate', 'v2', {BEARER}, v2_validate_webhook),
     Route('DELETE', r'/2/webhooks/(?P<id>[^/]+)', 'v2.webhooks.delete', 'v2', {BEARER}, v2_delete_webhook),
     Route('POST', r'/2/account_activity/webhooks/(?P<id>[^/]+)/subscriptions/all', 'v2.subscriptions', 'v2', {OAUTH1},
-          v2_subscribe, write=True),
+          v2_subscribe, write=True, aaa=True),
     Route('GET', r'/2/account_activity/webhooks/(?P<id>[^/]+)/subscriptions/all', 'v2.subscriptions', 'v2', {OAUTH1},
-          v2_check_subscription),
+          v2_check_subscription, aaa=True),
     Route('GET', r'/2/account_activity/webhooks/(?P<id>[^/]+)/subscriptions/all/list', 'v2.subscriptions.list', 'v2',
-          {BEARER}, v2_list_subscriptions),
+          {BEARER}, v2_list_subscriptions, aaa=True),
     Route('DELETE', r'/2/account_activity/webhooks/(?P<id>[^/]+)/subscriptions/(?P<user_id>[^/]+)/all',
-          'v2.subscriptions.delete', 'v2', {BEARER}, v2_unsubscribe),
-    Route('GET', r'/2/account_activity/subscriptions/count', 'v2.subscriptions.count', 'v2', {BEARER}, v2_count),
+          'v2.subscriptions.delete', 'v2', {BEARER}, v2_unsubscribe, aaa=True),
+    Route('GET', r'/2/account_activity/subscriptions/count', 'v2.subscriptions.count', 'v2', {BEARER}, v2_count,
+          aaa=True),
+    # X Activity API (xemu.xaa), the replay job (xemu.replay) and the activity stream (xemu.stream).
+    Route('POST', r'/2/activity/subscriptions', 'xaa.subscriptions.create', 'v2', {OAUTH1, BEARER, OAUTH2},
+          xaa.create),
+    Route('GET', r'/2/activity/subscriptions', 'xaa.subscriptions.list', 'v2', {OAUTH1, BEARER, OAUTH2},
+          xaa.list_subs),
+    Route('PUT', r'/2/activity/subscriptions/(?P<id>[^/]+)', 'xaa.subscriptions.update', 'v2', {BEARER}, xaa.update),
+    Route('DELETE', r'/2/activity/subscriptions/(?P<id>[^/]+)', 'xaa.subscriptions.delete', 'v2', {BEARER},
+          xaa.delete),
+    Route('DELETE', r'/2/activity/subscriptions', 'xaa.subscriptions.delete_bulk', 'v2', {BEARER}, xaa.delete_bulk),
+    Route('GET', r'/2/activity/stream', 'xaa.stream', 'v2', {BEARER}, stream.open_stream),
+    Route('POST', r'/2/webhooks/replay', 'v2.webhooks.replay', 'v2', {BEARER}, replay.create_job),
     Route('GET', r'/2/users/by/username/(?P<username>[^/]*)', 'users.by_username', 'v2', {BEARER, OAUTH1},
           v2_user_by_username),
     Route('GET', r'/2/users/me', 'users.me', 'v2', {OAUTH1}, v2_me),
@@ -490,6 +504,8 @@ def handle(state, method, url, path, query_string, headers, body):
     route, params = match_route(method, path)
     if route is None:
         return E.not_found(generation_of(path)), None, None
+    if route.aaa and state.aaa_ended():
+        return E.aaa_ended(route.generation, state.settings['aaa_end']), route, None
     auth = authenticate(state, method, url, headers, body)
     app_key = auth.app['consumer_key'] if auth.app else None
     if not auth.ok or auth.kind not in route.auth:

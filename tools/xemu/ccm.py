@@ -1,5 +1,8 @@
 """CCM stand-in: answers CRC and receives signed Account Activity events, the way CCM does behind nginx.
 
+Like Hybrid Chat 3.x's CCM it understands only the Account Activity (AAA) format: an X Activity API envelope or
+v2 user objects are refused with 400, and an unsigned or wrongly signed POST with 401 (fail closed).
+
 The consumer secret comes from TWITTER_CONSUMER_SECRET in the env file the role writes; the file is
 re-read whenever its mtime, size or inode changes, so a rotated secret takes effect at once.
 """
@@ -66,6 +69,44 @@ class EnvFile:
         return self.values().get(SECRET_VAR) or None
 
 
+AAA_EVENT_KEYS = ('direct_message_events', 'direct_message_indicate_typing_events', 'direct_message_mark_read_events',
+                  'tweet_create_events', 'tweet_delete_events', 'favorite_events', 'follow_events', 'block_events',
+                  'mute_events', 'user_event')
+V2_ONLY_USER_KEYS = ('username', 'public_metrics', 'profile_image_url', 'created_at')
+
+
+def aaa_problem(payload):
+    """Why ``payload`` is not an AAA body CCM can parse (None when it is): CCM knows nothing else."""
+    if not isinstance(payload, dict):
+        return 'body is not a JSON object'
+    if 'data' in payload:
+        return 'an X Activity API (XAA) envelope ("data"); CCM reads AAA bodies only'
+    if 'replay_job_status' in payload:
+        return None
+    keys = [k for k in AAA_EVENT_KEYS if k in payload]
+    if not keys:
+        return 'no AAA event key (%s)' % ', '.join(AAA_EVENT_KEYS)
+    if 'user_event' not in keys and not (isinstance(payload.get('for_user_id'), str) and
+                                         payload['for_user_id'].isdigit()):
+        return 'for_user_id missing or not a string of digits'
+    for key in keys:
+        if key != 'user_event' and not isinstance(payload[key], list):
+            return '%s is not a list' % key
+    for event in payload.get('direct_message_events') or []:
+        create = event.get('message_create') if isinstance(event, dict) else None
+        if not isinstance(create, dict) or not isinstance(event.get('id'), str) or 'sender_id' not in create:
+            return 'a direct_message_events entry is not a message_create event with an id'
+    users = payload.get('users', {})
+    if not isinstance(users, dict):
+        return 'users is not an object'
+    for uid, user in users.items():
+        if not isinstance(user, dict) or 'data' in user or any(k in user for k in V2_ONLY_USER_KEYS):
+            return 'users[%s] is not a v1.1 user object (v2 fields or a "data" wrapper)' % uid
+        if 'screen_name' not in user:
+            return 'users[%s] has no screen_name' % uid
+    return None
+
+
 class CcmHandler(Handler):
     """GET <path>?crc_token → response_token; POST <path> → verified event; /_ccm/* for tests."""
 
@@ -116,20 +157,30 @@ class CcmHandler(Handler):
             payload = json.loads(body.decode('utf-8'))
         except (UnicodeDecodeError, ValueError):
             return 400, {'error': 'body is not JSON'}
-        if not isinstance(payload, dict):
-            return 400, {'error': 'body is not a JSON object'}
+        problem = aaa_problem(payload)
+        if problem:
+            # CCM parses the Account Activity (AAA) format only: anything else (an XAA envelope) is refused.
+            entry['format_error'] = problem
+            return 400, {'error': 'not an Account Activity body: %s' % problem}
         stored = 0
+        users = payload.get('users') or {}
         for event in payload.get('direct_message_events') or []:
             create = event.get('message_create') or {}
+            sender_id = create.get('sender_id')
             self.server.add_message({
                 'id': event.get('id'),
                 'for_user_id': payload.get('for_user_id'),
-                'sender_id': create.get('sender_id'),
+                'sender_id': sender_id,
                 'recipient_id': (create.get('target') or {}).get('recipient_id'),
                 'text': (create.get('message_data') or {}).get('text'),
                 'created_timestamp': event.get('created_timestamp'),
+                'sender_screen_name': (users.get(sender_id) or {}).get('screen_name'),
             })
             stored += 1
+        for key in AAA_EVENT_KEYS:
+            if key in payload:
+                self.server.add_activity({'kind': key, 'for_user_id': payload.get('for_user_id'),
+                                          'events': payload[key], 'users': users})
         return 200, {'received': stored}
 
     def control(self, name):
@@ -143,10 +194,14 @@ class CcmHandler(Handler):
         elif name == 'requests' and self.command == 'GET':
             with server.lock:
                 self.send_body(200, {'requests': list(server.requests)})
-        elif name in ('messages', 'requests') and self.command == 'DELETE':
+        elif name == 'activities' and self.command == 'GET':
+            with server.lock:
+                self.send_body(200, {'activities': list(server.activities)})
+        elif name in ('messages', 'requests', 'activities') and self.command == 'DELETE':
             with server.lock:
                 server.messages = []
                 server.requests = []
+                server.activities = []
             self.send_body(200, {'cleared': True})
         else:
             self.send_body(404, {'error': 'unknown control endpoint'})
@@ -163,6 +218,11 @@ class CcmServer(Server):
         self.lock = threading.Lock()
         self.messages = []
         self.requests = []
+        self.activities = []
+
+    def add_activity(self, activity):
+        with self.lock:
+            self.activities.append(activity)
 
     def add_message(self, message):
         with self.lock:

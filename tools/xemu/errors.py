@@ -59,6 +59,9 @@ def v2_unsupported_auth(kind):
     if kind == 'bearer':
         detail = ('Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.  Supported '
                   'authentication types are [OAuth 1.0a User Context, OAuth 2.0 User Context].')
+    elif kind == 'oauth2user':
+        detail = ('Authenticating with OAuth 2.0 User Context is forbidden for this endpoint.  Supported '
+                  'authentication types are [OAuth 2.0 Application-Only].')
     else:
         detail = ('Authenticating with OAuth 1.0a User Context is forbidden for this endpoint.  Supported '
                   'authentication types are [OAuth 2.0 Application-Only].')
@@ -88,3 +91,18 @@ def generic_failure(generation, status):
     if generation == 'v2':
         return {'title': 'Service Error', 'detail': 'Injected fault', 'type': 'about:blank', 'status': status}
     return {'errors': [{'code': 131, 'message': 'Internal error'}]}
+
+
+AAA_MIGRATION_URL = 'https://docs.x.com/x-api/account-activity/migrate/aaa-to-xaa-migration'
+
+
+def aaa_ended(generation, end_iso):
+    """An Account Activity API endpoint after its end of life (our choice: 410 Gone, see docs/emulator.md)."""
+    day = end_iso[:10]
+    message = ('The Account Activity API reached end of life on %s. Migrate to the X Activity API (XAA): '
+               'POST /2/activity/subscriptions, see %s' % (day, AAA_MIGRATION_URL))
+    if generation == 'v2':
+        return Response(410, {'title': 'Gone', 'detail': message, 'type': V2_PROBLEMS + 'resource-unavailable',
+                              'status': 410, 'reason': 'AccountActivityApiEnded'},
+                        content_type='application/problem+json')
+    return v1_error(410, 68, message)

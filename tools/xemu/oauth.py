@@ -24,12 +24,13 @@ NONCE_REPLAY = 'nonce_replay'        # 401 code 32
 class AuthResult:
     """Who sent a request and how (kind is oauth1, bearer, basic or none)."""
 
-    def __init__(self, kind, app=None, user=None, error=None, detail=''):
+    def __init__(self, kind, app=None, user=None, error=None, detail='', scopes=None):
         self.kind = kind
         self.app = app
         self.user = user
         self.error = error
         self.detail = detail
+        self.scopes = scopes or []
 
     @property
     def ok(self):
@@ -78,7 +79,7 @@ def verify_oauth1(state, method, url, headers, body):
         timestamp = int(oauth_params['oauth_timestamp'])
     except ValueError:
         return AuthResult('oauth1', app=app, error=TIMESTAMP, detail='timestamp is not a number')
-    if abs(state.now() - timestamp) > state.settings['timestamp_skew']:
+    if abs(state.auth_now() - timestamp) > state.settings['timestamp_skew']:
         return AuthResult('oauth1', app=app, error=TIMESTAMP, detail='timestamp out of bounds')
     token = oauth_params.get('oauth_token') or ''
     user = state.user_by_token(token, app) if token else None
@@ -107,6 +108,10 @@ def verify_bearer(state, headers):
     value = token[1].strip() if len(token) == 2 else ''
     app = state.app_by_bearer(value)
     if app is None:
+        # Not an app-only token: perhaps an OAuth 2.0 user-context token (seed ``oauth2_user_tokens``).
+        found = state.oauth2_user(value)
+        if found is not None:
+            return AuthResult('oauth2user', app=found[0], user=found[1], scopes=found[2])
         return AuthResult('bearer', error=BAD_TOKEN, detail='unknown bearer token')
     return AuthResult('bearer', app=app)
 

@@ -31,6 +31,14 @@ DEFAULT_RATE_LIMITS = {
     'users.by_username': 300,
     'users.me': 75,
     'oauth2.token': 450,
+    # X Activity API (xaa.md 1.1); the bulk delete is not listed by X (UNCONFIRMED, we use 500).
+    'xaa.subscriptions.create': 500,
+    'xaa.subscriptions.list': 500,
+    'xaa.subscriptions.update': 500,
+    'xaa.subscriptions.delete': 500,
+    'xaa.subscriptions.delete_bulk': 500,
+    'xaa.stream': 450,
+    'v2.webhooks.replay': 100,
 }
 
 DEFAULT_SETTINGS = {
@@ -44,6 +52,19 @@ DEFAULT_SETTINGS = {
     'quota_error_status': 403,
     # Duplicate v1.1 subscription: code 355 (UNCONFIRMED number) with HTTP 409.
     'duplicate_subscription_status': 409,
+    # End of the Account Activity API on the emulator clock (xaa.md 3.4): AAA delivers nothing from then on and
+    # its subscription endpoints answer 410.
+    'aaa_end': '2027-01-01T00:00:00Z',
+    # XAA choices where X is UNCONFIRMED (docs/emulator.md "Decisions"):
+    'xaa_duplicate': 'conflict',        # conflict (409) | invalid (400 DuplicateSubscriptionFailed) | existing (200)
+    'xaa_cap_status': 400,              # status of SubscriptionLimitExceeded (400 invalid-request or 403)
+    'xaa_response_shape': 'nested',     # nested: data.subscription | flat: data is the subscription
+    'xaa_response_meta': False,         # add meta.total_subscriptions to create/update/delete answers
+    'xaa_page_size': 100,               # default max_results of GET /2/activity/subscriptions
+    'stream_keepalive': 20.0,           # seconds between keep-alive newlines on /2/activity/stream
+    'stream_max_connections': 2,
+    'replay_delay': 0.0,                # seconds a replay job waits before it re-delivers (tests: conflicts)
+    'delivery_timeout': 10.0,           # seconds per webhook POST
 }
 
 
@@ -98,6 +119,8 @@ def normalize_seed(raw):
                 'max_webhooks': int(v2.get('max_webhooks', 1)),
                 'max_subscriptions': int(v2.get('max_subscriptions', 3)),
             },
+            # X Activity API: subscriptions per app (self-serve 1,500; xaa.md 1.5).
+            'xaa': {'max_subscriptions': int((app.get('xaa') or {}).get('max_subscriptions', 1500))},
         })
     for index, user in enumerate(raw.get('users') or []):
         what = 'users[%d]' % index
@@ -111,6 +134,21 @@ def normalize_seed(raw):
             # Optional: the consumer key the token was issued for; empty = valid with every app.
             'app': str(user.get('app') or ''),
         })
+    users_by_name = {u['username'].lower(): u for u in seed['users']}
+    seed['oauth2_user_tokens'] = []
+    for index, token in enumerate(raw.get('oauth2_user_tokens') or []):
+        what = 'oauth2_user_tokens[%d]' % index
+        user_id = str(token.get('user_id') or '')
+        if not user_id:
+            user = users_by_name.get(_require(token, 'username', what).lower())
+            if user is None:
+                raise SeedError('%s names an unknown username %r' % (what, token['username']))
+            user_id = user['id']
+        scopes = token.get('scopes') or []
+        if isinstance(scopes, str):
+            scopes = scopes.split()
+        seed['oauth2_user_tokens'].append({'access_token': _require(token, 'access_token', what), 'user_id': user_id,
+                                           'scopes': [str(s) for s in scopes], 'app': str(token.get('app') or '')})
     settings = copy.deepcopy(DEFAULT_SETTINGS)
     raw_settings = raw.get('settings') or {}
     for key, value in raw_settings.items():

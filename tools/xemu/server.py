@@ -10,7 +10,7 @@ from xemu import errors as E
 from xemu.httpbase import Handler, Server
 from xemu.oauth import auth_kind
 from xemu.seed import SeedError, normalize_seed
-from xemu.state import State
+from xemu.state import State, parse_iso
 
 CONTROL = '/_emulator/'
 
@@ -20,7 +20,7 @@ class ApiHandler(Handler):
 
     def date_time_string(self, timestamp=None):
         # The Date header follows the emulator clock (clients such as twit correct skew from it).
-        return email.utils.formatdate(self.server.state.now() if timestamp is None else timestamp, usegmt=True)
+        return email.utils.formatdate(self.server.state.auth_now() if timestamp is None else timestamp, usegmt=True)
 
     def dispatch(self):
         parts = urlsplit(self.path)
@@ -109,6 +109,8 @@ class ApiHandler(Handler):
             return self.control_webhook(state, hook_action.group('id'), hook_action.group('action'))
         if name == 'deliver' and method == 'POST':
             return events.deliver(state, payload)
+        if name == 'clock' and method in ('GET', 'POST'):
+            return 200, self.control_clock(state, payload) if method == 'POST' else state.clock()
         if name == 'rate_limits' and method == 'POST':
             result = state.set_rate_limit(payload['family'], payload.get('remaining'), payload.get('reset'),
                                           payload.get('limit'), payload.get('consumer_key'))
@@ -140,18 +142,52 @@ class ApiHandler(Handler):
                 state.resolve.update(crc.parse_resolve(payload['add_resolve']))
             if 'clock_offset' in payload:
                 state.clock_offset = float(payload['clock_offset'])
-            for key in ('timestamp_skew', 'crc_timeout'):
+            if 'date_offset' in payload:
+                state.date_offset = float(payload['date_offset'])
+            if 'aaa_end' in payload:
+                parse_iso(payload['aaa_end'])  # ValueError -> 400
+                state.settings['aaa_end'] = str(payload['aaa_end'])
+            if 'xaa_duplicate' in payload:
+                if payload['xaa_duplicate'] not in ('conflict', 'invalid', 'existing'):
+                    raise ValueError('xaa_duplicate must be conflict, invalid or existing')
+                state.settings['xaa_duplicate'] = payload['xaa_duplicate']
+            if 'xaa_response_shape' in payload:
+                if payload['xaa_response_shape'] not in ('nested', 'flat'):
+                    raise ValueError('xaa_response_shape must be nested or flat')
+                state.settings['xaa_response_shape'] = payload['xaa_response_shape']
+            if 'xaa_response_meta' in payload:
+                state.settings['xaa_response_meta'] = bool(payload['xaa_response_meta'])
+            for key in ('timestamp_skew', 'crc_timeout', 'stream_keepalive', 'replay_delay', 'delivery_timeout'):
                 if key in payload:
                     state.settings[key] = float(payload[key])
             for key in ('nonce_check',):
                 if key in payload:
                     state.settings[key] = bool(payload[key])
-            for key in ('crc_error_status', 'url_error_status', 'quota_error_status', 'duplicate_subscription_status'):
+            for key in ('crc_error_status', 'url_error_status', 'quota_error_status', 'duplicate_subscription_status',
+                        'xaa_cap_status', 'xaa_page_size', 'stream_max_connections'):
                 if key in payload:
                     state.settings[key] = int(payload[key])
             for family, limit in (payload.get('rate_limits') or {}).items():
                 state.settings['rate_limits'][family] = int(limit)
+            if 'xaa_max_subscriptions' in payload:
+                for app in state.apps.values():
+                    app['xaa']['max_subscriptions'] = int(payload['xaa_max_subscriptions'])
         return state.snapshot()['config']
+
+    @staticmethod
+    def control_clock(state, payload):
+        """Set (``now``: ISO 8601 or epoch seconds), move (``advance``: seconds) or release (``real``) the
+        emulator's calendar. OAuth timestamps and rate-limit resets keep following the real clock."""
+        with state.lock:
+            if payload.get('real'):
+                state.date_offset = 0.0
+            if payload.get('now') is not None:
+                value = payload['now']
+                target = float(value) if isinstance(value, (int, float)) else parse_iso(value)
+                state.date_offset = target - (time.time() + state.clock_offset)
+            if payload.get('advance') is not None:
+                state.date_offset += float(payload['advance'])
+            return state.clock()
 
     @staticmethod
     def control_webhook(state, webhook_id, action):

@@ -1,6 +1,7 @@
 """In-memory state of the emulator: seeded apps and users, webhooks, subscriptions, nonces,
 rate-limit buckets, injected faults and the request log. One lock guards all of it."""
 
+import calendar
 import copy
 import re
 import threading
@@ -16,6 +17,25 @@ def v1_timestamp(epoch):
     return time.strftime('%Y-%m-%d %H:%M:%S +0000', time.gmtime(epoch))
 
 
+def parse_iso(value):
+    """Epoch seconds of an ISO 8601 UTC time such as 2027-01-01T00:00:00Z (fraction and offset +00:00 allowed)."""
+    text = str(value).strip()
+    if text.endswith('Z'):
+        text = text[:-1]
+    elif text.endswith('+00:00'):
+        text = text[:-6]
+    fraction = 0.0
+    if '.' in text:
+        text, _dot, digits = text.partition('.')
+        fraction = float('0.' + digits) if digits.isdigit() else 0.0
+    return calendar.timegm(time.strptime(text, '%Y-%m-%dT%H:%M:%S')) + fraction
+
+
+def iso(epoch):
+    """2027-01-01T00:00:00Z."""
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
+
+
 def v2_timestamp(epoch):
     """v2 created_at, e.g. "2025-01-15T12:00:00.000Z"."""
     return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(epoch)) + '.%03dZ' % (int(epoch * 1000) % 1000)
@@ -29,6 +49,8 @@ class State:
         self.crc_ca_bundle = crc_ca_bundle
         self.resolve = dict(resolve or {})
         self.clock_offset = 0.0
+        # Moves the emulator's calendar (control ``clock``) without breaking OAuth timestamps, see now().
+        self.date_offset = 0.0
         self._seq = 0
         self.load(seed)
 
@@ -45,10 +67,43 @@ class State:
             self.faults = []
             self.log = []
             self.log_seq = 0
+            self.oauth2_tokens = list(self.seed.get('oauth2_user_tokens') or [])
+            # X Activity API: subscription id -> subscription (see xemu.xaa).
+            self.xaa_subs = {}
+            # Every webhook POST made or attempted (AAA, XAA, replays), for replay jobs and tests.
+            self.deliveries = []
+            self.delivery_seq = 0
+            self.replay_jobs = {}
+            # Activity stream: per app, the recent events (backfill) and the open connections' queues.
+            self.stream_events = {}
+            self.stream_queues = {}
+            self.epoch = getattr(self, 'epoch', 0) + 1
 
     # -- lookups -------------------------------------------------------------------------------
     def now(self):
+        """The emulator clock: real time + clock_offset + date_offset (control ``clock``)."""
+        return time.time() + self.clock_offset + self.date_offset
+
+    def auth_now(self):
+        """The clock OAuth timestamps and the Date header follow: real time + clock_offset (a skew knob).
+        Moving the calendar with date_offset must not make every real client's oauth_timestamp invalid."""
         return time.time() + self.clock_offset
+
+    def aaa_end(self):
+        return parse_iso(self.settings['aaa_end'])
+
+    def aaa_ended(self):
+        return self.now() >= self.aaa_end()
+
+    def oauth2_user(self, token):
+        """(app, user, scopes) of a seeded OAuth 2.0 user token, or None."""
+        for entry in self.oauth2_tokens:
+            if token and entry['access_token'] == token:
+                app = self.apps.get(entry['app']) if entry['app'] else next(iter(self.apps.values()), None)
+                user = next((u for u in self.users if u['id'] == entry['user_id']), None)
+                if app is not None and user is not None:
+                    return app, user, list(entry['scopes'])
+        return None
 
     def app_by_key(self, key):
         return self.apps.get(key)
@@ -84,7 +139,7 @@ class State:
         """False when the nonce was already used with this key and token (a replay)."""
         key = (app['consumer_key'], token, nonce)
         with self.lock:
-            horizon = self.now() - 2 * self.settings['timestamp_skew']
+            horizon = self.auth_now() - 2 * self.settings['timestamp_skew']
             if len(self.nonces) > 10000:
                 self.nonces = {k: v for k, v in self.nonces.items() if v >= horizon}
             if key in self.nonces:
@@ -139,7 +194,7 @@ class State:
     # -- rate limits ---------------------------------------------------------------------------
     def _bucket(self, app_key, family):
         limit = int(self.settings['rate_limits'].get(family, 900))
-        now = self.now()
+        now = self.auth_now()
         bucket = self.buckets.get((app_key, family))
         if bucket is None or bucket['reset'] <= now:
             bucket = {'limit': limit, 'remaining': limit, 'reset': int(now) + self.settings['rate_limit_window']}
@@ -162,7 +217,7 @@ class State:
     def fresh_headers(self, family):
         limit = int(self.settings['rate_limits'].get(family, 900))
         return self.rate_headers({'limit': limit, 'remaining': limit,
-                                  'reset': int(self.now()) + self.settings['rate_limit_window']})
+                                  'reset': int(self.auth_now()) + self.settings['rate_limit_window']})
 
     @staticmethod
     def rate_headers(bucket):
@@ -257,6 +312,13 @@ class State:
                     subs.append({'webhook_id': hook['id'], 'generation': hook['generation'], 'app': app.get('name'),
                                  'env': hook['env'], 'user_id': user_id})
             return {'webhooks': hooks, 'subscriptions': subs,
+                    'activity_subscriptions': [copy.deepcopy(sub) for sub in self.xaa_subs.values()],
                     'config': {'crc_ca_bundle': self.crc_ca_bundle, 'resolve': dict(self.resolve),
-                               'clock_offset': self.clock_offset, 'settings': copy.deepcopy(self.settings)},
+                               'clock_offset': self.clock_offset, 'date_offset': self.date_offset,
+                               'settings': copy.deepcopy(self.settings)},
                     'faults': [dict(f) for f in self.faults]}
+
+    def clock(self):
+        now = self.now()
+        return {'now': iso(now), 'epoch': round(now, 3), 'clock_offset': self.clock_offset,
+                'date_offset': self.date_offset, 'aaa_end': self.settings['aaa_end'], 'aaa_ended': self.aaa_ended()}

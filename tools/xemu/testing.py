@@ -164,12 +164,15 @@ class Emulator(_Process):
     """
 
     def __init__(self, seed=None, tls=None, crc_ca_bundle=None, resolve=None, settings=None, workdir=None,
-                 host='127.0.0.1', start_timeout=20):
+                 host='127.0.0.1', start_timeout=20, aaa_end=None):
         super().__init__(workdir, start_timeout)
         if isinstance(seed, dict):
             raw = seed
         else:
             raw = load_seed_file(str(seed) if seed else DEFAULT_SEED)
+        if aaa_end:
+            # Tests of AAA behaviour pin the end of AAA so they do not depend on today's date.
+            settings = dict(settings or {}, aaa_end=aaa_end)
         if settings:
             raw = dict(raw)
             raw['settings'] = dict(raw.get('settings') or {}, **settings)
@@ -215,6 +218,12 @@ class Emulator(_Process):
     def bearer(self, app=None):
         app = app if isinstance(app, dict) else self.app(app)
         return BearerAuth(app['bearer_token'])
+
+    def oauth2_user(self, username=None):
+        """Bearer auth with the seeded OAuth 2.0 user-context token of ``username`` (seed oauth2_user_tokens)."""
+        user = self.user(username)
+        token = next(t for t in self.seed['oauth2_user_tokens'] if t['user_id'] == user['id'])
+        return BearerAuth(token['access_token'])
 
     def session(self):
         """A requests session that trusts ``ca_bundle``. trust_env is off because REQUESTS_CA_BUNDLE in the
@@ -267,6 +276,33 @@ class Emulator(_Process):
         if sender_id:
             body['sender_id'] = sender_id
         return self.control('POST', 'deliver', body)
+
+    def deliver_read(self, sender_id, recipient_id, last_read_event_id=None, **kwargs):
+        """``sender_id`` read the DMs of ``recipient_id`` (dm.read / direct_message_mark_read_events)."""
+        body = dict(kwargs, sender_id=sender_id, recipient_id=recipient_id)
+        if last_read_event_id:
+            body['last_read_event_id'] = last_read_event_id
+        return self.control('POST', 'deliver_read', body)
+
+    def deliver_typing(self, sender_id, recipient_id, **kwargs):
+        """``sender_id`` is typing to ``recipient_id`` (dm.indicate_typing / ..._indicate_typing_events)."""
+        return self.control('POST', 'deliver_typing', dict(kwargs, sender_id=sender_id, recipient_id=recipient_id))
+
+    def deliveries(self):
+        return self.control('GET', 'deliveries')
+
+    def clock(self, now=None, advance=None, real=False):
+        body = {}
+        if now is not None:
+            body['now'] = now
+        if advance is not None:
+            body['advance'] = advance
+        if real:
+            body['real'] = True
+        return self.control('POST', 'clock', body) if body else self.control('GET', 'clock')
+
+    def replay_jobs(self):
+        return self.control('GET', 'replay_jobs')
 
     def rate_limits(self, family, remaining=None, reset=None, limit=None, consumer_key=None):
         return self.control('POST', 'rate_limits', {'family': family, 'remaining': remaining, 'reset': reset,
@@ -342,6 +378,17 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
         body = json.dumps({'response_token': sign(hook.secret, token)}).encode()
         self._send(200, body, {'Content-Type': 'application/json'})
 
+    def do_POST(self):
+        hook = self.server.hook
+        length = int(self.headers.get('Content-Length') or 0)
+        body = self.rfile.read(length) if length else b''
+        signature = self.headers.get('x-twitter-webhooks-signature') or ''
+        hook.posts.append({'path': self.path, 'body': body, 'signature': signature,
+                           'signature_valid': signature == sign(hook.secret, body),
+                           'json': json.loads(body.decode('utf-8')) if body else None})
+        status = hook.post_status
+        self._send(status, b'{}', {'Content-Type': 'application/json'})
+
     def _send(self, status, body, headers):
         self.send_response(status)
         for key, value in headers.items():
@@ -353,7 +400,8 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
 
 class ScriptedWebhook:
     """An in-process HTTPS webhook whose CRC behaviour is set by ``mode``:
-    ok, wrong_token, not_json, status (answers ``status``), redirect (302), slow (sleeps ``delay`` then ok)."""
+    ok, wrong_token, not_json, status (answers ``status``), redirect (302), slow (sleeps ``delay`` then ok).
+    Event POSTs are recorded in ``posts`` and answered with ``post_status`` (200)."""
 
     def __init__(self, secret, leaf, mode='ok', status=500, delay=1.0):
         self.secret = secret
@@ -361,6 +409,9 @@ class ScriptedWebhook:
         self.status = status
         self.delay = delay
         self.hits = []
+        # Event POSTs: {path, body, signature, signature_valid, json}; answered with post_status.
+        self.posts = []
+        self.post_status = 200
         self.server = Server(('127.0.0.1', 0), _ScriptedHandler, leaf.fullchain_path, leaf.key_path, quiet=True)
         self.server.hook = self
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={'poll_interval': 0.1}, daemon=True)

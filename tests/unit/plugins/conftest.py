@@ -12,7 +12,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ansible_collections.hybridchat.ccm.plugins.module_utils import x_api
+from ansible_collections.hybridchat.ccm.plugins.module_utils import _x_transport
 from ansible_collections.hybridchat.ccm.tests.unit.plugins.xfake import CREDS, SECRETS, FakeX
 
 try:
@@ -35,8 +35,8 @@ def fake(monkeypatch):
     """A FakeX plugged into every client the module builds; sleeps are recorded, not slept."""
     server = FakeX()
     server.sleeps = []
-    monkeypatch.setattr(x_api.requests, 'Session', lambda: server)
-    monkeypatch.setattr(x_api.time, 'sleep', server.sleeps.append)
+    monkeypatch.setattr(_x_transport.requests, 'Session', lambda: server)
+    monkeypatch.setattr(_x_transport.time, 'sleep', server.sleeps.append)
     return server
 
 

@@ -19,9 +19,10 @@ CONSUMER_SECRET = 'cs-unit-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH'
 ACCESS_TOKEN = '1111-at-unit-0123456789abcdefghijklmnopqr'
 ACCESS_SECRET = 'as-unit-0123456789abcdefghijklmnopqrstuvwxyzABC'
 BEARER = 'AAAAbearer-unit-0123456789abcdefghijklmnopqrstuvwxyz'
+OAUTH2_USER_TOKEN = 'o2u-unit-0123456789abcdefghijklmnopqrstuvwxyzABCDEF'
 OWNER_ID = '1111'
 OWNER = {'id': OWNER_ID, 'username': 'ccm_bot', 'name': 'CCM Bot'}
-SECRETS = (CONSUMER_KEY, CONSUMER_SECRET, ACCESS_TOKEN, ACCESS_SECRET, BEARER)
+SECRETS = (CONSUMER_KEY, CONSUMER_SECRET, ACCESS_TOKEN, ACCESS_SECRET, BEARER, OAUTH2_USER_TOKEN)
 
 CREDS = dict(consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET, access_token=ACCESS_TOKEN,
              access_secret=ACCESS_SECRET, api_url='https://api.example.test')
@@ -64,6 +65,15 @@ class FakeX(object):
         self.users = {'ccm_bot': OWNER, 'other_user': {'id': '2222', 'username': 'other_user', 'name': 'Other'}}
         self.suspended = {'bad_guy'}
         self.next_id = 1000000000000000000
+        # X Activity API state: subscriptions (id, event_type, user_id, webhook_id, tag) and how answers are shaped.
+        self.xaa_subs = []
+        self.xaa_page_size = 1000
+        self.xaa_shape = 'nested'       # nested: data.subscription; flat: data; list: [data] + meta
+        self.xaa_meta_key = 'next_token'
+        self.xaa_cap = 1500
+        self.xaa_duplicate = 409        # 409, or 400 with "already exists" text
+        self.replay_jobs = []
+        self.next_sub = 1900000000000000000
 
     # -- helpers for tests --
     def add_webhook(self, url, env=None, valid=True):
@@ -88,6 +98,8 @@ class FakeX(object):
         headers = headers or {}
         if isinstance(auth, OAuth1):
             kind = 'oauth1'
+        elif headers.get('Authorization', '') == 'Bearer ' + OAUTH2_USER_TOKEN:
+            kind = 'oauth2_user'
         elif headers.get('Authorization', '').startswith('Bearer '):
             kind = 'bearer'
         elif headers.get('Authorization', '').startswith('Basic '):
@@ -95,6 +107,7 @@ class FakeX(object):
         else:
             kind = None
         self.log.append((method, path, kind))
+        self.last_query, self.last_json = query, json
         for fault in self.faults:
             if fault[3] > 0 and fault[1] == method and fault[0].search(path):
                 fault[3] -= 1
@@ -124,7 +137,7 @@ class FakeX(object):
         if path == '/oauth2/token' and method == 'POST':
             return FakeResponse(200, {'token_type': 'bearer', 'access_token': BEARER})
         if path == '/2/users/me':
-            if auth != 'oauth1':
+            if auth not in ('oauth1', 'oauth2_user'):
                 return FakeResponse(403, {'title': 'Unsupported Authentication', 'detail': 'Authenticating with OAuth 2.0 '
                                           'Application-Only is forbidden for this endpoint.', 'status': 403})
             return FakeResponse(200, {'data': OWNER})
@@ -139,6 +152,8 @@ class FakeX(object):
                 return FakeResponse(200, {'errors': [{'detail': 'Could not find user with username: [%s].' % name,
                                                       'title': 'Not Found Error'}]})
             return FakeResponse(200, {'data': self.users[name]})
+        if path.startswith('/2/activity/') or path == '/2/webhooks/replay':
+            return self.route_xaa(method, path, query, body, auth)
         if path.startswith('/2/'):
             return self.route_v2(method, path, body, auth)
         if path == '/1.1/account_activity/all/subscriptions/count.json':
@@ -247,4 +262,93 @@ class FakeX(object):
                     return v2_error('SubscriptionNotFound', 'not subscribed')
                 subs.discard(m.group(1))
                 return FakeResponse(200, {'data': {'subscribed': False}})
+        return FakeResponse(404, {'title': 'Not Found Error', 'detail': 'no route'})
+
+    # -- X Activity API --
+    def add_sub(self, event_type, user_id=OWNER_ID, webhook_id=None, tag='hybridchat.ccm'):
+        self.next_sub += 1
+        sub = {'id': str(self.next_sub), 'event_type': event_type, 'user_id': user_id, 'webhook_id': webhook_id, 'tag': tag}
+        self.xaa_subs.append(sub)
+        return sub
+
+    @staticmethod
+    def sub_out(sub):
+        out = {'subscription_id': sub['id'], 'event_type': sub['event_type'], 'filter': {'user_id': sub['user_id']},
+               'created_at': '2026-12-01T10:00:00.000Z', 'updated_at': '2026-12-01T10:00:00.000Z'}
+        for key in ('webhook_id', 'tag'):
+            if sub[key] is not None:
+                out[key] = sub[key]
+        return out
+
+    def _one(self, sub):
+        if self.xaa_shape == 'flat':
+            return {'data': self.sub_out(sub)}
+        if self.xaa_shape == 'list':
+            return {'data': [self.sub_out(sub)], 'meta': {'total_subscriptions': len(self.xaa_subs)}}
+        return {'data': {'subscription': self.sub_out(sub)}}
+
+    def route_xaa(self, method, path, query, body, auth):
+        hooks = [h['id'] for h in self.webhooks if h['env'] is None]
+        if path == '/2/webhooks/replay':
+            if auth != 'bearer':
+                return FakeResponse(403, {'title': 'Unsupported Authentication', 'detail': 'bearer only', 'status': 403})
+            if body['webhook_id'] not in hooks:
+                return v2_error('WebhookIdInvalid', 'no such webhook')
+            self.replay_jobs.append(dict(body))
+            return FakeResponse(200, {'data': {'job_id': '177' + str(len(self.replay_jobs)),
+                                               'created_at': '2026-12-07T12:00:00.000Z'}})
+        if path == '/2/activity/subscriptions' and method == 'GET':
+            if auth != 'bearer':
+                return FakeResponse(403, {'title': 'Unsupported Authentication', 'detail': 'bearer only', 'status': 403})
+            start = int(query.get('pagination_token', 'tok0000000000000000')[3:] or 0)
+            page = self.xaa_subs[start:start + self.xaa_page_size]
+            out = {'data': [self.sub_out(s) for s in page]}
+            if start + self.xaa_page_size < len(self.xaa_subs) and self.xaa_meta_key:
+                out['meta'] = {self.xaa_meta_key: 'tok%016d' % (start + self.xaa_page_size), 'result_count': len(page)}
+            return FakeResponse(200, out)
+        if path == '/2/activity/subscriptions' and method == 'POST':
+            event_type = body['event_type']
+            if auth == 'bearer' and event_type.startswith('dm.'):
+                return FakeResponse(403, {'title': 'Unsupported Authentication',
+                                          'detail': 'Authenticating with OAuth 2.0 Application-Only is forbidden for this '
+                                                    'endpoint.', 'status': 403})
+            if body.get('webhook_id') and body['webhook_id'] not in hooks:
+                return FakeResponse(400, {'title': 'Invalid Request', 'detail': 'The webhook_id is invalid.',
+                                          'type': 'https://api.x.com/2/problems/invalid-request', 'status': 400})
+            user = body['filter']['user_id']
+            if user != OWNER_ID:
+                return FakeResponse(403, {'title': 'Forbidden', 'detail': 'The user has not authorized your application.',
+                                          'type': 'https://api.x.com/2/problems/not-authorized-for-resource', 'status': 403})
+            if [s for s in self.xaa_subs if s['event_type'] == event_type and s['user_id'] == user]:
+                if self.xaa_duplicate == 409:
+                    return FakeResponse(409, {'title': 'Conflict', 'detail': 'Duplicate subscription.', 'status': 409})
+                return FakeResponse(400, {'errors': [{'message': 'Subscription already exists for this filter.'}],
+                                          'title': 'Invalid Request'})
+            if len(self.xaa_subs) >= self.xaa_cap:
+                return FakeResponse(400, {'title': 'Invalid Request', 'detail': 'Subscription limit reached for this '
+                                          'application.', 'status': 400})
+            sub = self.add_sub(event_type, user, body.get('webhook_id'), body.get('tag'))
+            return FakeResponse(200, self._one(sub))
+        m = re.match(r'^/2/activity/subscriptions/(\d+)$', path)
+        if m:
+            if auth != 'bearer':
+                return FakeResponse(403, {'title': 'Unsupported Authentication', 'detail': 'bearer only', 'status': 403})
+            sub = [s for s in self.xaa_subs if s['id'] == m.group(1)]
+            if not sub:
+                return FakeResponse(404, {'title': 'Not Found Error', 'detail': 'Subscription not found.',
+                                          'type': 'https://api.x.com/2/problems/resource-not-found', 'status': 404})
+            sub = sub[0]
+            if method == 'DELETE':
+                self.xaa_subs.remove(sub)
+                return FakeResponse(200, {'data': {'deleted': True}})
+            if method == 'PUT':
+                if set(body) - {'webhook_id', 'tag'}:
+                    return FakeResponse(400, {'title': 'Invalid Request', 'detail': 'only webhook_id and tag'})
+                if body.get('webhook_id') and body['webhook_id'] not in hooks:
+                    return FakeResponse(400, {'title': 'Invalid Request', 'detail': 'webhook_id not found', 'status': 400})
+                sub.update(body)
+                out = self._one(sub)
+                if self.xaa_shape == 'nested':
+                    out['data']['total_subscriptions'] = len(self.xaa_subs)
+                return FakeResponse(200, out)
         return FakeResponse(404, {'title': 'Not Found Error', 'detail': 'no route'})

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ansible_collections.hybridchat.ccm.plugins.module_utils import x_api
+from ansible_collections.hybridchat.ccm.plugins.module_utils import _x_crc, x_api
 from ansible_collections.hybridchat.ccm.plugins.modules import twitter_crc_check
 from ansible_collections.hybridchat.ccm.tests.unit.plugins.xfake import CONSUMER_SECRET
 
@@ -54,7 +54,7 @@ def good(secret=CONSUMER_SECRET, status=200, ctype='application/json', latency=0
 def pool(monkeypatch):
     FakePool.seen = []
     FakePool.answer = good()
-    monkeypatch.setattr(x_api.urllib3, 'HTTPSConnectionPool', FakePool)
+    monkeypatch.setattr(_x_crc.urllib3, 'HTTPSConnectionPool', FakePool)
     return FakePool
 
 
@@ -94,14 +94,14 @@ def test_failures(pool, run_module, answer, reason, needle):
 
 def test_too_slow(pool, run_module, monkeypatch):
     ticks = iter([0.0, 3.5])
-    monkeypatch.setattr(x_api.time, 'monotonic', lambda: next(ticks))
+    monkeypatch.setattr(_x_crc.time, 'monotonic', lambda: next(ticks))
     failed, res = run_module(twitter_crc_check, dict(url=URL))
     assert failed and res['reason'] == 'latency' and res['latency_ms'] == 3500 and '3000 ms' in res['msg']
 
 
 def test_transport_failure_reported(pool, run_module):
     def boom(path):
-        raise x_api.urllib3.exceptions.SSLError('certificate verify failed: unable to get local issuer certificate')
+        raise _x_crc.urllib3.exceptions.SSLError('certificate verify failed: unable to get local issuer certificate')
     pool.answer = boom
     failed, res = run_module(twitter_crc_check, dict(url=URL))
     assert failed and res['reason'] == 'certificate' and 'valid certificate' in res['msg']
