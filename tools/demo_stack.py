@@ -39,6 +39,9 @@ from xemu.seed import DEFAULT_SEED, load_seed_file  # noqa: E402  pylint: disabl
 from xemu.testing import CcmStandIn, Emulator, free_port  # noqa: E402  pylint: disable=wrong-import-position
 
 WEBHOOK_PATH = '/ccm/webhook/twitter'
+# The bridge runs on customers' hosts with their python3 and its standard library only: so does it here.
+BRIDGE_PYTHON = shutil.which('python3', path='/usr/bin:/bin') or 'python3'
+BRIDGE_MARKER = 'ccm_twitter_bridge.py'
 ENV_FILE_TEMPLATE = """# CCM environment (demo). Lines other than the TWITTER_* keys belong to CCM and stay untouched.
 CCM_PORT=8081
 CCM_LOG_LEVEL=info
@@ -189,6 +192,15 @@ def role_vars(stack, site):
         'ccm_twitter_consumer_secret': site['consumer_secret'],
         'ccm_twitter_access_token': site['access_token'],
         'ccm_twitter_access_secret': site['access_secret'],
+        'ccm_twitter_activity_api': site['activity_api'],
+        'ccm_twitter_bridge_port': site['bridge']['port'],
+        'ccm_twitter_bridge_health_port': site['bridge']['health_port'],
+        'ccm_twitter_bridge_program': site['bridge']['program'],
+        'ccm_twitter_bridge_config_dir': site['bridge']['config_dir'],
+        'ccm_twitter_bridge_state_dir': site['bridge']['state_dir'],
+        'ccm_twitter_bridge_python': site['bridge']['python'],
+        'ccm_twitter_bridge_restart_command': site['bridge']['restart_command'],
+        'ccm_twitter_bridge_stop_command': site['bridge']['stop_command'],
     }
 
 
@@ -245,7 +257,7 @@ def _save(stack):
 def cmd_up(args):
     directory = os.path.abspath(args.dir)
     old = load_stack(directory)
-    if old and any(s['alive'] for s in services(old)):
+    if old and any(s['alive'] for s in services(old) if not s.get('optional')):
         print('a stack is already running in %s; run "down" first' % directory, file=sys.stderr)
         return 1
     if shutil.which('nginx') is None:
@@ -306,6 +318,8 @@ def cmd_up(args):
                 handle.write(ENV_FILE_TEMPLATE)
             os.chmod(env_file, 0o600)
         ccm = CcmStandIn(env_file, workdir=site_dir).start()
+        bridge_dir = os.path.join(site_dir, 'bridge')
+        bridge_cmd = '%s %s bridge --dir %s --site %d' % (sys.executable, os.path.abspath(__file__), directory, index)
         stack['ccm'].append({'pid': ccm.proc.pid, 'url': ccm.url, 'log': ccm.log_path})
         stack['sites'].append({
             'name': 'site%02d' % index,
@@ -323,6 +337,16 @@ def cmd_up(args):
             'bearer_token': app['bearer_token'],
             'access_token': user['access_token'],
             'access_secret': user['access_secret'],
+            'activity_api': 'xaa' if index < args.xaa and index not in v11 else 'aaa',
+            # The bridge runs as a plain process here (no systemd): the role starts it with restart_command.
+            'bridge': {
+                'port': free_port(), 'health_port': free_port(),
+                'program': os.path.join(bridge_dir, 'bin', 'ccm_twitter_bridge.py'),
+                'config_dir': os.path.join(bridge_dir, 'etc'), 'state_dir': os.path.join(bridge_dir, 'state'),
+                'python': BRIDGE_PYTHON, 'log': os.path.join(bridge_dir, 'bridge.log'),
+                'pid_file': os.path.join(bridge_dir, 'bridge.pid'),
+                'restart_command': bridge_cmd + ' --restart', 'stop_command': bridge_cmd + ' --stop',
+            },
         })
         _save(stack)
 
@@ -356,6 +380,11 @@ def services(stack):
     for index, ccm in enumerate(stack.get('ccm') or []):
         found.append({'name': 'ccm-stand-in[%d]' % index, 'pid': ccm['pid'], 'alive': _alive(ccm['pid'], 'xemu'),
                       'marker': 'xemu'})
+    for site in stack.get('sites') or []:
+        pid = _read_pid((site.get('bridge') or {}).get('pid_file', ''))
+        if pid:
+            found.append({'name': 'bridge[%s]' % site['name'], 'pid': pid, 'alive': _alive(pid, BRIDGE_MARKER),
+                          'marker': BRIDGE_MARKER, 'optional': True})
     emu = stack.get('emulator') or {}
     if emu:
         found.append({'name': 'x-api-emulator', 'pid': emu['pid'], 'alive': _alive(emu['pid'], 'xemu'),
@@ -371,7 +400,7 @@ def cmd_status(args):
     found = services(stack)
     for service in found:
         print('%-16s pid %-8s %s' % (service['name'], service['pid'], 'running' if service['alive'] else 'stopped'))
-    return 0 if found and all(s['alive'] for s in found) else 1
+    return 0 if found and all(s['alive'] for s in found if not s.get('optional')) else 1
 
 
 def cmd_down(args):
@@ -457,6 +486,27 @@ def cmd_api_calls(args):
     return 0
 
 
+def cmd_bridge(args):
+    """Restart or stop a site's bridge as a plain process (the role's ccm_twitter_bridge_restart/stop_command)."""
+    stack = load_stack(os.path.abspath(args.dir))
+    bridge = stack['sites'][args.site]['bridge']
+    _stop_pid(_read_pid(bridge['pid_file']), BRIDGE_MARKER)
+    if args.stop:
+        if os.path.exists(bridge['pid_file']):
+            os.remove(bridge['pid_file'])
+        return 0
+    config = os.path.join(bridge['config_dir'], 'bridge.json')
+    with open(bridge['log'], 'ab') as log:
+        proc = subprocess.Popen([bridge['python'], bridge['program'], '--config', config],  # pylint: disable=consider-using-with
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    with open(bridge['pid_file'], 'w', encoding='utf-8') as handle:
+        handle.write('%d\n' % proc.pid)
+    if not _wait_port(bridge['health_port'], timeout=15) or proc.poll() is not None:
+        print('the bridge did not start, see %s' % bridge['log'], file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     sub = parser.add_subparsers(dest='command', required=True)
@@ -473,6 +523,8 @@ def build_parser():
     up.add_argument('--v11', type=int, default=0, help='the last K sites use the v1.1 API (environment production)')
     up.add_argument('--fqdn', action='append', help='FQDN of a site (repeatable; default siteNN.ccm.test)')
     up.add_argument('--extra-fqdn', action='append', help='another FQDN with a certificate and a resolve entry')
+    up.add_argument('--xaa', type=int, default=0,
+                    help='the first K v2 sites use the X Activity API and the bridge (the others: AAA)')
     add('status', cmd_status, 'show which services run (exit 1 when one is stopped)')
     down = add('down', cmd_down, 'stop every service of the stack')
     down.add_argument('--purge', action='store_true', help='also remove the state directory')
@@ -481,6 +533,11 @@ def build_parser():
     deliver.add_argument('--fqdn', help='deliver to this FQDN instead of the site\'s own')
     deliver.add_argument('--text', default='Hello from the hybridchat.ccm demo')
     add('show', cmd_show, 'print what X and the env files hold for every site')
+    bridge = add('bridge', cmd_bridge, "restart (or stop) a site's bridge process")
+    bridge.add_argument('--site', type=int, default=0)
+    what = bridge.add_mutually_exclusive_group(required=True)
+    what.add_argument('--restart', action='store_true')
+    what.add_argument('--stop', action='store_true')
     calls = add('api-calls', cmd_api_calls, 'print the X API call counts of the emulator')
     calls.add_argument('--clear', action='store_true')
     return parser

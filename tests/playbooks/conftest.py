@@ -111,13 +111,13 @@ class Stack:
 
 @pytest.fixture
 def make_stack(tmp_path):
-    """make_stack(sites=1, v11=0, fqdns=None, extra_fqdns=()) -> Stack; stopped at the end of the test."""
+    """make_stack(sites=1, v11=0, fqdns=None, extra_fqdns=(), xaa=0) -> Stack; stopped at the end of the test."""
     started = []
 
-    def _make(sites=1, v11=0, fqdns=None, extra_fqdns=()):
+    def _make(sites=1, v11=0, fqdns=None, extra_fqdns=(), xaa=0):
         directory = str(tmp_path / ('stack%d' % len(started)))
         cmd = [sys.executable, os.path.join(TOP, 'tools', 'demo_stack.py'), 'up', '--dir', directory, '--quiet',
-               '--sites', str(sites), '--v11', str(v11)]
+               '--sites', str(sites), '--v11', str(v11), '--xaa', str(xaa)]
         for fqdn in fqdns or []:
             cmd += ['--fqdn', fqdn]
         for fqdn in extra_fqdns:
