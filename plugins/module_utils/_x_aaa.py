@@ -238,4 +238,3 @@ def _counts(body):
     if body.get('account_name') is not None:
         out['account_name'] = str(body['account_name'])
     return out or None
-

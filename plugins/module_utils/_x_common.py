@@ -72,4 +72,3 @@ def check_webhook_url(url):
     if parts.fragment:
         return 'url %r must not contain a fragment (#...).' % url
     return None
-

@@ -34,7 +34,6 @@ def crc_response_token(consumer_secret, crc_token):
     return 'sha256=' + base64.b64encode(digest).decode('ascii')
 
 
-
 class CrcProbeResult(object):
     """What one CRC request observed; twitter_crc_check decides pass/fail."""
 

@@ -64,7 +64,6 @@ class XApiError(Exception):
         return self.msg
 
 
-
 def json_or_none(text):
     if not text:
         return None
@@ -264,7 +263,6 @@ def explain_error(status, body, method, path, auth, context=None):
     if (status or 0) >= 500:
         return XApiError('X had a server error %s; retry later.' % quoted, 'server', status, None, title, detail)
     return XApiError('X API request failed %s.' % quoted, 'other', status, None, title, detail)
-
 
 
 def problem_parts(body):

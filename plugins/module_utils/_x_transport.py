@@ -249,6 +249,7 @@ class XApiTransport(object):
         resp = self.request('GET', '/2/users/me', auth=self.user_auth())
         return _user_from_v2(resp.body, None)
 
+
 def _user_from_v2(body, username):
     body = body if isinstance(body, dict) else {}
     data = body.get('data')

@@ -8,6 +8,7 @@ import sys
 from xemu import pki
 from xemu.httpbase import write_ready_file
 from xemu.seed import DEFAULT_SEED, load_seed
+from xemu.state import parse_iso
 
 
 def _serve(server, ready_file, extra=None):
@@ -34,6 +35,9 @@ def _serve(server, ready_file, extra=None):
 def cmd_api(args):
     from xemu.server import make_server  # pylint: disable=import-outside-toplevel
     seed = load_seed(args.seed)
+    if args.aaa_end:
+        parse_iso(args.aaa_end)
+        seed['settings']['aaa_end'] = args.aaa_end
     server = make_server(seed, args.host, args.port, args.tls_cert, args.tls_key, args.crc_ca_bundle,
                          args.resolve, quiet=args.quiet)
     return _serve(server, args.ready_file)
@@ -74,6 +78,9 @@ def build_parser():
     p_api.add_argument('--crc-ca-bundle', help='CA bundle used to verify webhook TLS during CRC and deliveries')
     p_api.add_argument('--resolve', action='append', default=[], metavar='HOST:443:ADDR:PORT',
                        help='like curl --resolve: connect HOST:443 to ADDR:PORT (repeatable)')
+    p_api.add_argument('--aaa-end', metavar='ISO8601',
+                       help='end of the Account Activity API on the emulator clock (default: the seed\'s '
+                            'settings.aaa_end, 2027-01-01T00:00:00Z)')
     p_api.set_defaults(func=cmd_api)
 
     p_ccm = sub.add_parser('ccm', help='serve the CCM stand-in')

@@ -5,7 +5,7 @@ import re
 import time
 from urllib.parse import parse_qsl, urlsplit
 
-from xemu import api, crc, events
+from xemu import api, crc, events, replay, stream
 from xemu import errors as E
 from xemu.httpbase import Handler, Server
 from xemu.oauth import auth_kind
@@ -66,7 +66,30 @@ class ApiHandler(Handler):
                 entry['auth_error'] = auth.error
         entry['status'] = response.status
         state.record(entry)
+        if isinstance(response, stream.StreamResponse):
+            self.serve_stream(response)
+            return
         self.send_body(response.status, response.body, response.headers, response.content_type)
+
+    def serve_stream(self, response):
+        """A chunked, never-ending 200 (GET /2/activity/stream); the connection is closed afterwards."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header('Content-Type', response.content_type)
+        self.send_header('Transfer-Encoding', 'chunked')
+        for key, value in response.headers.items():
+            self.send_header(key, str(value))
+        self.end_headers()
+
+        def write(data):
+            self.wfile.write(b'%x\r\n%s\r\n' % (len(data), data))
+            self.wfile.flush()
+
+        response.run(write)
+        try:
+            self.wfile.write(b'0\r\n\r\n')
+        except OSError:
+            pass
 
     # -- control interface ---------------------------------------------------------------------------
     def control(self, name, body):
@@ -109,6 +132,20 @@ class ApiHandler(Handler):
             return self.control_webhook(state, hook_action.group('id'), hook_action.group('action'))
         if name == 'deliver' and method == 'POST':
             return events.deliver(state, payload)
+        if name == 'deliver_read' and method == 'POST':
+            return events.activity(state, 'read', payload)
+        if name == 'deliver_typing' and method == 'POST':
+            return events.activity(state, 'typing', payload)
+        if name == 'deliveries' and method == 'GET':
+            return 200, events.deliveries(state)
+        if name == 'deliveries' and method == 'DELETE':
+            with state.lock:
+                state.deliveries = []
+            return 200, {'cleared': True}
+        if name == 'replay_jobs' and method == 'GET':
+            return 200, replay.jobs(state)
+        if name == 'streams' and method == 'GET':
+            return 200, {'connections': stream.connections(state)}
         if name == 'clock' and method in ('GET', 'POST'):
             return 200, self.control_clock(state, payload) if method == 'POST' else state.clock()
         if name == 'rate_limits' and method == 'POST':

@@ -565,13 +565,38 @@ class Job:
         self.duplicates = 0
 
 
+class Watermark:
+    """The highest spool seq CCM has taken, in a small file next to the spool.
+
+    The forwarder delivers in seq order, so one number says what is done. Writing it is one pwrite() with no lock
+    shared with the ingest transactions: the window in which a crash makes CCM get an event twice is only the time
+    between CCM's answer and this write. A process crash cannot undo the write (it is in the page cache); a power
+    cut can, and then events are forwarded again rather than lost. The spool's random id guards against a spool
+    that was deleted and re-created under an old watermark.
+    """
+
+    def __init__(self, path, spool_id):
+        self.spool_id = spool_id
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.seq = 0
+        data = os.pread(self.fd, 128, 0).decode('ascii', 'replace').split()
+        if len(data) == 2 and data[0] == spool_id and data[1].isdigit():
+            self.seq = int(data[1])
+
+    def set(self, seq):
+        os.pwrite(self.fd, ('%s %020d\n' % (self.spool_id, seq)).encode('ascii'), 0)
+        self.seq = seq
+
+    def close(self):
+        os.close(self.fd)
+
+
 class Store:
     """spool (events to forward, in order), seen (dedupe keys), meta (counters, replay status).
 
     Ingest runs on one writer thread that commits whatever has queued up in one transaction (group commit) with
-    synchronous=FULL: the 200 is sent only after the commit. The forwarder deletes delivered rows on its own
-    connection (synchronous=NORMAL: a process crash cannot lose the deletion, only a power cut can, and then the
-    event is forwarded again rather than lost).
+    synchronous=FULL: the 200 is sent only after the commit. The forwarder records what CCM took in a Watermark
+    and deletes delivered rows in batches, later.
     """
 
     def __init__(self, state_dir, dedupe_seconds, on_commit=None):
@@ -586,6 +611,14 @@ class Store:
         finally:
             os.umask(old_umask)
         self.read_lock = threading.Lock()
+        row = self.writer_db.execute("SELECT value FROM meta WHERE name = 'spool_id'").fetchone()
+        if row is None:
+            spool_id = json.dumps(base64.b16encode(os.urandom(16)).decode('ascii').lower())
+            self.writer_db.execute("INSERT INTO meta (name, value) VALUES ('spool_id', ?)", (spool_id,))
+        else:
+            spool_id = row[0]
+        self.delivered = Watermark(os.path.join(state_dir, 'delivered.seq'), json.loads(spool_id))
+        self.compact()
         self.dedupe_seconds = dedupe_seconds
         self.on_commit = on_commit
         self.jobs = queue.Queue()
@@ -670,10 +703,16 @@ class Store:
     # -- forwarder side ------------------------------------------------------------------------------------------
     def pending(self, limit=200):
         return self.forward_db.execute(
-            'SELECT seq, received, kind, body, attempts FROM spool ORDER BY seq LIMIT ?', (limit,)).fetchall()
+            'SELECT seq, received, kind, body, attempts FROM spool WHERE seq > ? ORDER BY seq LIMIT ?',
+            (self.delivered.seq, limit)).fetchall()
 
-    def delete(self, seq):
-        self.forward_db.execute('DELETE FROM spool WHERE seq = ?', (seq,))
+    def done(self, seq):
+        """CCM took (or the bridge dropped) everything up to ``seq``."""
+        self.delivered.set(seq)
+
+    def compact(self):
+        """Delete the rows the watermark covers (batched: one small transaction now and then)."""
+        return self.forward_db.execute('DELETE FROM spool WHERE seq <= ?', (self.delivered.seq,)).rowcount
 
     def note_attempt(self, seq):
         self.forward_db.execute('UPDATE spool SET attempts = attempts + 1 WHERE seq = ?', (seq,))
@@ -681,7 +720,8 @@ class Store:
     # -- status and housekeeping ------------------------------------------------------------------------------------
     def depth(self):
         with self.read_lock:
-            row = self.read_db.execute('SELECT COUNT(*), MIN(received) FROM spool').fetchone()
+            row = self.read_db.execute('SELECT COUNT(*), MIN(received) FROM spool WHERE seq > ?',
+                                       (self.delivered.seq,)).fetchone()
         return row[0], row[1]
 
     def meta(self, name):
@@ -699,6 +739,7 @@ class Store:
             return self.read_db.execute('DELETE FROM seen WHERE at < ?', (cutoff,)).rowcount
 
     def close(self):
+        self.delivered.close()
         for db in (self.writer_db, self.forward_db, self.read_db):
             try:
                 db.close()
@@ -888,8 +929,12 @@ class Bridge:
         conn = None
         delay = self.config['retry_min_seconds']
         down_since = None
+        compacted = time.monotonic()
         while not self.stop_event.is_set():
             try:
+                if time.monotonic() - compacted > 0.5:
+                    compacted = time.monotonic()
+                    self.store.compact()
                 rows = self.store.pending()
             except sqlite3.Error as exc:
                 LOG.error('spool read failed: %s', exc)
@@ -905,14 +950,14 @@ class Bridge:
                     break
                 age = time.time() - received
                 if age > self.max_age:
-                    self.store.delete(seq)
+                    self.store.done(seq)
                     self.counters.add('dropped_max_age')
                     LOG.error('dropped spooled %s event #%d: CCM did not take it within %.1f days (age %.1f days)',
                               kind, seq, self.config['max_age_days'], age / 86400)
                     continue
                 status, error, conn = self.post_to_ccm(conn, bytes(body))
                 if status is not None and 200 <= status < 300:
-                    self.store.delete(seq)
+                    self.store.done(seq)
                     self.counters.add('forwarded')
                     self._set_ccm(True, status, None)
                     if down_since is not None:
@@ -923,7 +968,7 @@ class Bridge:
                 self.counters.add('forward_failures')
                 self._set_ccm(status is not None, status, error)
                 if status in (400, 413, 415, 422) and attempts + 1 >= self.config['refused_attempts']:
-                    self.store.delete(seq)
+                    self.store.done(seq)
                     self.counters.add('dropped_refused_by_ccm')
                     LOG.error('dropped spooled %s event #%d: CCM refused it with HTTP %d %d times',
                               kind, seq, status, attempts + 1)
@@ -1145,6 +1190,14 @@ class WebhookHandler(_Base):
             self._refuse('rejected_malformed', 400, 'bad Content-Length', close=True)
             return
         if length > bridge.config['max_body_bytes']:
+            # Read (and forget) a moderately large body so the proxy sees the 413 rather than a reset.
+            if length <= 16 * bridge.config['max_body_bytes']:
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 65536))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
             self._refuse('rejected_size', 413, 'body larger than %d bytes' % bridge.config['max_body_bytes'],
                          close=True)
             return

@@ -74,8 +74,8 @@ def test_subscription_shapes_without_subscription():
     assert _x_xaa.subscription_from_body({'data': {'deleted': True}}) is None
     assert _x_xaa.subscription_from_body({'errors': [{'title': 'x'}]}) is None
     assert _x_xaa.subscription_from_body(None) is None
-    assert _x_xaa.subscriptions_from_body({'data': {'subscriptions': [{'subscription_id': '1', 'event_type': 'dm.sent',
-                                                                        'filter': {'user_id': '2'}}]}})[0]['id'] == '1'
+    listed = {'data': {'subscriptions': [{'subscription_id': '1', 'event_type': 'dm.sent', 'filter': {'user_id': '2'}}]}}
+    assert _x_xaa.subscriptions_from_body(listed)[0]['id'] == '1'
     assert _x_xaa.subscriptions_from_body({}) == []
     assert _x_xaa.subscriptions_from_body({'data': []}) == []
 
@@ -384,7 +384,9 @@ def test_parse_replay_time_bad(value):
 
 def test_check_replay_window():
     now = datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.timezone.utc)
-    t = lambda text: x_api.parse_replay_time('t', text)  # noqa: E731
+
+    def t(text):
+        return x_api.parse_replay_time('t', text)
     assert x_api.check_replay_window(t('202612061200'), t('202612071200'), now) is None
     assert 'after to_time' in x_api.check_replay_window(t('202612071100'), t('202612071000'), now)
     assert 'future' in x_api.check_replay_window(t('202612071100'), t('202612071201'), now)
