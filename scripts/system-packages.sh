@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the tests and the demo use, when missing:
 # nginx (the TLS reverse proxy), pebble (a real ACME server), openssl, curl, and the
-# ShellCheck linter that ansible-test sanity runs on the scripts.
+# ShellCheck linter that ansible-test sanity runs on the scripts, and for the `hosts` stage (Debian booted in
+# systemd-nspawn containers) debootstrap and systemd-container.
 set -euo pipefail
 missing=()
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
@@ -10,6 +11,9 @@ command -v pebble-challtestsrv >/dev/null 2>&1 || missing+=(pebble)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
+command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

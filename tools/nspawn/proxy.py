@@ -1,0 +1,122 @@
+# Copyright (c) hybridchat.ccm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A small forwarding HTTP proxy for apt inside the container hosts (standard library only).
+
+    python3 tools/nspawn/proxy.py --listen 10.213.7.1:3142 [--listen ...] --allow deb.debian.org [--allow ...]
+
+Listens only on the given addresses (the host ends of the containers' veth pairs), forwards plain-HTTP GET and
+HEAD requests for the allowed hosts and refuses everything else (no CONNECT, no other hosts). One request per
+connection; apt copes with that.
+"""
+
+import argparse
+import http.client
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+FORWARDED_REQUEST_HEADERS = ('user-agent', 'range', 'if-range', 'if-modified-since', 'if-none-match', 'accept',
+                             'cache-control')
+FORWARDED_RESPONSE_HEADERS = ('content-type', 'content-length', 'last-modified', 'etag', 'date', 'content-range',
+                              'accept-ranges', 'cache-control', 'expires', 'location')
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.0'
+    server_version = 'ccm-hosts-proxy'
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        if self.server.verbose:
+            sys.stderr.write('%s %s\n' % (self.client_address[0], format % args))
+
+    def do_CONNECT(self):  # noqa: N802
+        self.send_error(405, 'CONNECT is not offered')
+
+    def do_POST(self):  # noqa: N802
+        self.send_error(405, 'only GET and HEAD')
+
+    def do_HEAD(self):  # noqa: N802
+        self.forward()
+
+    def do_GET(self):  # noqa: N802
+        self.forward()
+
+    def forward(self):
+        parts = urlsplit(self.path)
+        if parts.scheme != 'http' or not parts.hostname:
+            self.send_error(400, 'absolute http:// URLs only')
+            return
+        if parts.hostname.lower() not in self.server.allow:
+            self.send_error(403, '%s is not an allowed upstream' % parts.hostname)
+            return
+        path = parts.path or '/'
+        if parts.query:
+            path += '?' + parts.query
+        headers = {k: v for k, v in self.headers.items() if k.lower() in FORWARDED_REQUEST_HEADERS}
+        try:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
+            conn.request(self.command, path, headers=headers)
+            upstream = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            self.send_error(502, 'upstream %s: %s' % (parts.hostname, exc))
+            return
+        try:
+            self.send_response(upstream.status, upstream.reason)
+            for key, value in upstream.getheaders():
+                if key.lower() in FORWARDED_RESPONSE_HEADERS:
+                    self.send_header(key, value)
+            self.send_header('Connection', 'close')
+            self.end_headers()
+            if self.command != 'HEAD':
+                while True:
+                    chunk = upstream.read(65536)
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+class ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, allow, verbose=False):
+        self.allow = {a.lower() for a in allow}
+        self.verbose = verbose
+        super().__init__(address, ProxyHandler)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
+    parser.add_argument('--listen', action='append', required=True, metavar='ADDR:PORT')
+    parser.add_argument('--allow', action='append', required=True, metavar='HOST')
+    parser.add_argument('--verbose', action='store_true')
+    args = parser.parse_args(argv)
+    servers = []
+    for listen in args.listen:
+        host, _sep, port = listen.rpartition(':')
+        try:
+            servers.append(ProxyServer((host, int(port)), args.allow, args.verbose))
+        except OSError as exc:
+            print('cannot listen on %s: %s' % (listen, exc), file=sys.stderr)
+            return 1
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    print('proxy listening on %s for %s' % (', '.join(args.listen), ', '.join(args.allow)), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == '__main__':
+    socket.setdefaulttimeout(120)
+    sys.exit(main())
