@@ -353,7 +353,7 @@ def cmd_up(args):
     # The X API emulator over HTTPS; its CRC requests and deliveries reach nginx through the resolve map.
     resolve = {'%s:443' % fqdn: '127.0.0.1:%d' % https_port for fqdn in all_fqdns}
     emulator = Emulator(seed=raw_seed, tls=api_leaf, crc_ca_bundle=ca.cert_path, resolve=resolve,
-                        workdir=os.path.join(directory, 'emulator')).start()
+                        workdir=os.path.join(directory, 'emulator'), aaa_end=args.aaa_end).start()
     stack['emulator'] = {'pid': emulator.proc.pid, 'url': emulator.url, 'log': emulator.log_path}
     stack['api_url'] = emulator.url
     _save(stack)
@@ -523,6 +523,8 @@ def build_parser():
     up.add_argument('--v11', type=int, default=0, help='the last K sites use the v1.1 API (environment production)')
     up.add_argument('--fqdn', action='append', help='FQDN of a site (repeatable; default siteNN.ccm.test)')
     up.add_argument('--extra-fqdn', action='append', help='another FQDN with a certificate and a resolve entry')
+    up.add_argument('--aaa-end', help="end of the Account Activity API on the emulator's clock (ISO 8601; "
+                    "default X's 2027-01-01T00:00:00Z)")
     up.add_argument('--xaa', type=int, default=0,
                     help='the first K v2 sites use the X Activity API and the bridge (the others: AAA)')
     add('status', cmd_status, 'show which services run (exit 1 when one is stopped)')
