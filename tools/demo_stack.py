@@ -281,6 +281,9 @@ def cmd_up(args):
         pki.issue_cert(ca, [fqdn], os.path.join(pki_dir, fqdn), days=397)
 
     raw_seed, creds = build_seed(count)
+    if args.max_webhooks:
+        for app in raw_seed['apps']:
+            app.setdefault('v2', {})['max_webhooks'] = args.max_webhooks
     http_port, https_port = free_port(), free_port()
     while https_port == http_port:
         https_port = free_port()
@@ -525,6 +528,7 @@ def build_parser():
     up.add_argument('--extra-fqdn', action='append', help='another FQDN with a certificate and a resolve entry')
     up.add_argument('--aaa-end', help="end of the Account Activity API on the emulator's clock (ISO 8601; "
                     "default X's 2027-01-01T00:00:00Z)")
+    up.add_argument('--max-webhooks', type=int, default=0, help="v2 webhook quota of every app (default: the seed's 1)")
     up.add_argument('--xaa', type=int, default=0,
                     help='the first K v2 sites use the X Activity API and the bridge (the others: AAA)')
     add('status', cmd_status, 'show which services run (exit 1 when one is stopped)')

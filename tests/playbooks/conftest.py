@@ -137,10 +137,11 @@ def make_stack(tmp_path):
     about the end of AAA move the emulator's clock past ccm_twitter_aaa_end themselves."""
     started = []
 
-    def _make(sites=1, v11=0, fqdns=None, extra_fqdns=(), xaa=0, aaa_end=PINNED_AAA_END):
+    def _make(sites=1, v11=0, fqdns=None, extra_fqdns=(), xaa=0, aaa_end=PINNED_AAA_END, max_webhooks=0):
         directory = str(tmp_path / ('stack%d' % len(started)))
         cmd = [sys.executable, os.path.join(TOP, 'tools', 'demo_stack.py'), 'up', '--dir', directory, '--quiet',
-               '--sites', str(sites), '--v11', str(v11), '--xaa', str(xaa), '--aaa-end', aaa_end]
+               '--sites', str(sites), '--v11', str(v11), '--xaa', str(xaa), '--aaa-end', aaa_end,
+               '--max-webhooks', str(max_webhooks)]
         for fqdn in fqdns or []:
             cmd += ['--fqdn', fqdn]
         for fqdn in extra_fqdns:
