@@ -510,6 +510,57 @@ def cmd_bridge(args):
     return 0
 
 
+def cmd_set_api(args):
+    """Switch a site between AAA and XAA, as an operator edits host_vars (stack.json and the generated inventory)."""
+    directory = os.path.abspath(args.dir)
+    stack = load_stack(directory)
+    stack['sites'][args.site]['activity_api'] = args.api
+    _save(stack)
+    write_inventory(stack)
+    if not args.quiet:
+        print('site %s: ccm_twitter_activity_api=%s' % (stack['sites'][args.site]['name'], args.api))
+    return 0
+
+
+def cmd_set_fqdn(args):
+    """After change_fqdn.yml: the site's new name, as an operator edits host_vars (stack.json and the inventory)."""
+    directory = os.path.abspath(args.dir)
+    stack = load_stack(directory)
+    site = stack['sites'][args.site]
+    site['fqdn'] = args.fqdn
+    site['webhook_url'] = 'https://%s%s' % (args.fqdn, WEBHOOK_PATH)
+    _save(stack)
+    write_inventory(stack)
+    return 0
+
+
+def cmd_dm(args):
+    """A DM to a site's account happens on X (fan-out to every AAA and XAA subscriber); print what CCM got."""
+    stack = load_stack(os.path.abspath(args.dir))
+    site = stack['sites'][args.site]
+    result = _control(stack, 'POST', 'deliver', {'recipient_id': site['account_id'], 'text': args.text})
+    deadline = time.monotonic() + args.wait
+    while True:
+        messages = requests.get(stack['ccm'][args.site]['url'] + '/_ccm/messages', timeout=10).json()['messages']
+        copies = [m for m in messages if m.get('text') == args.text]
+        if copies or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    via = ['AAA' for r in result.get('aaa') or []] + [r.get('event_type', 'XAA') for r in result.get('xaa') or []]
+    print('X delivered it via %s%s; CCM received it %d time(s)%s'
+          % (', '.join(via) or 'nothing', ' (AAA has ended)' if result.get('aaa_ended') else '', len(copies),
+             ', in the AAA format (for_user_id %s)' % copies[0].get('for_user_id') if copies else ''))
+    return 0 if len(copies) == args.expect else 1
+
+
+def cmd_clock(args):
+    """Move the emulator's calendar (the end of AAA follows it)."""
+    stack = load_stack(os.path.abspath(args.dir))
+    body = {'real': True} if args.now == 'real' else {'now': args.now}
+    print(json.dumps(_control(stack, 'POST', 'clock', body), sort_keys=True))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     sub = parser.add_subparsers(dest='command', required=True)
@@ -539,6 +590,19 @@ def build_parser():
     deliver.add_argument('--fqdn', help='deliver to this FQDN instead of the site\'s own')
     deliver.add_argument('--text', default='Hello from the hybridchat.ccm demo')
     add('show', cmd_show, 'print what X and the env files hold for every site')
+    set_fqdn = add('set-fqdn', cmd_set_fqdn, "record a site's new FQDN after change_fqdn.yml")
+    set_fqdn.add_argument('--site', type=int, default=0)
+    set_fqdn.add_argument('fqdn')
+    set_api = add('set-api', cmd_set_api, "switch a site's ccm_twitter_activity_api")
+    set_api.add_argument('--site', type=int, default=0)
+    set_api.add_argument('api', choices=['xaa', 'aaa'])
+    dm = add('dm', cmd_dm, "a DM to a site's account on X (fan-out); exit 1 unless CCM got it --expect times")
+    dm.add_argument('--site', type=int, default=0)
+    dm.add_argument('--text', required=True)
+    dm.add_argument('--expect', type=int, default=1)
+    dm.add_argument('--wait', type=float, default=10.0)
+    clock = add('clock', cmd_clock, "set the emulator's calendar: ISO 8601 time, or 'real'")
+    clock.add_argument('now')
     bridge = add('bridge', cmd_bridge, "restart (or stop) a site's bridge process")
     bridge.add_argument('--site', type=int, default=0)
     what = bridge.add_mutually_exclusive_group(required=True)
