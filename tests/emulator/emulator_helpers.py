@@ -7,5 +7,5 @@ HOOK_URL = 'https://%s/webhooks/twitter' % HOOK_HOST
 V1 = '/1.1/account_activity/all'
 # The emulator's end of AAA in the tests (the default is 2027-01-01T00:00:00Z): pinned so the suite passes on and
 # after that date.
-AAA_PINNED_END = '2100-01-01T00:00:00Z'
+AAA_PINNED_END = '2100-01-01T00:00:00Z'  # = xemu.testing.PINNED_AAA_END
 XAA_SUBS = '/2/activity/subscriptions'

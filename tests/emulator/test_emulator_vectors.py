@@ -69,5 +69,7 @@ def test_default_seed_secrets_are_long_and_distinct():
         values += [app['consumer_key'], app['consumer_secret'], app['bearer_token']]
     for user in seed['users']:
         values += [user['access_token'], user['access_secret']]
+    values += [token['access_token'] for token in seed['oauth2_user_tokens']]
+    assert len(seed['oauth2_user_tokens']) == 2
     assert all(len(v) >= 40 for v in values)
     assert len(set(values)) == len(values)

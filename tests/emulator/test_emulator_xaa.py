@@ -1,11 +1,17 @@
 """X Activity API subscriptions: /2/activity/subscriptions (create, list, update, delete, bulk delete)."""
 
+import json
+import os
 import re
+import subprocess
+import sys
+import time
 
 import pytest
+import requests
 
 from emulator_helpers import CCM_URL, HOOK_HOST, HOOK_URL, XAA_SUBS
-from xemu.testing import ScriptedWebhook
+from xemu.testing import TOOLS_DIR, ScriptedWebhook
 
 PROBLEMS = 'https://api.twitter.com/2/problems/'
 
@@ -111,6 +117,10 @@ def test_oauth2_user_token_needs_the_scope_of_the_event_family(emu, http):
     # A user token is user context of its owner only.
     body = problem(create(emu, http, 'dm.sent', user_id=alice, auth=emu.oauth2_user()), 403)
     assert body['reason'] == 'UserNotAuthorized'
+    log = emu.requests()['requests']
+    assert [e['auth'] for e in log] == ['oauth2user'] * 4 and log[0]['user_id'] == support
+    tokens = [t['access_token'] for t in emu.seed['oauth2_user_tokens']]
+    assert not any(token in str(log) for token in tokens)
 
 
 def test_dm_events_need_the_dm_permission_with_oauth1(emu, http):
@@ -305,3 +315,33 @@ def test_bulk_delete(emu, http):
         assert invalid_message(http.delete(emu.url + XAA_SUBS, params={'ids': ids}, auth=emu.bearer()))
     assert 'ids' in invalid_message(http.delete(emu.url + XAA_SUBS, auth=emu.bearer()))
     assert problem(http.delete(emu.url + XAA_SUBS, params={'ids': third}, auth=emu.oauth1()), 403)
+
+
+def test_xaa_rate_limit_families(emu, http):
+    emu.rate_limits('xaa.subscriptions.list', remaining=0, reset=int(time.time()) + 60)
+    resp = http.get(emu.url + XAA_SUBS, auth=emu.bearer())
+    assert resp.status_code == 429 and resp.json()['title'] == 'Too Many Requests'
+    assert resp.headers['x-rate-limit-limit'] == '500' and resp.headers['x-rate-limit-remaining'] == '0'
+    # Other XAA families have their own budgets.
+    assert created(create(emu, http))
+    resp = http.post(emu.url + '/2/webhooks/replay', json={}, auth=emu.bearer())
+    assert resp.headers['x-rate-limit-limit'] == '100'
+
+
+def test_cli_aaa_end_option(tmp_path):
+    ready = tmp_path / 'api.json'
+    env = dict(os.environ, PYTHONPATH=TOOLS_DIR)
+    with subprocess.Popen([sys.executable, '-m', 'xemu', 'api', '--port', '0', '--quiet', '--aaa-end',
+                           '2000-01-01T00:00:00Z', '--ready-file', str(ready)], env=env) as proc:
+        try:
+            deadline = time.monotonic() + 20
+            while not ready.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            url = json.loads(ready.read_text(encoding='utf-8'))['url']
+            clock = requests.get(url + '/_emulator/clock', timeout=10).json()
+            assert clock['aaa_end'] == '2000-01-01T00:00:00Z' and clock['aaa_ended'] is True
+            resp = requests.get(url + '/2/account_activity/subscriptions/count', timeout=10)
+            assert resp.status_code == 410 and 'end of life on 2000-01-01' in resp.json()['detail']
+        finally:
+            proc.terminate()
+            proc.wait(10)

@@ -7,10 +7,10 @@ import time
 import pytest
 import requests
 
-from emulator_helpers import CCM_URL, HOOK_HOST, HOOK_URL, V1, XAA_SUBS
+from emulator_helpers import AAA_PINNED_END, CCM_URL, HOOK_HOST, HOOK_URL, V1, XAA_SUBS
 from xemu.crc import sign
 from xemu.seed import load_seed
-from xemu.testing import ControlError, ScriptedWebhook
+from xemu.testing import PINNED_AAA_END, ControlError, Emulator, ScriptedWebhook
 
 AAA_SUBS = '/2/account_activity/webhooks/%s/subscriptions/all'
 
@@ -143,8 +143,10 @@ def test_delivery_record_counts_failures_and_skips_invalid_webhooks(emu, site, h
 
 
 def test_end_of_aaa_on_the_emulator_clock(emu, http, site, hook, ccm):
-    # The seed's own end of AAA (the fixture pins it far ahead): 2027-01-01T00:00:00Z.
+    # The seed's own end of AAA is 2027-01-01T00:00:00Z; test emulators pin it far ahead unless told otherwise.
     assert load_seed()['settings']['aaa_end'] == '2027-01-01T00:00:00Z'
+    assert Emulator().seed['settings']['aaa_end'] == PINNED_AAA_END == AAA_PINNED_END
+    assert Emulator(aaa_end='seed').seed['settings']['aaa_end'] == '2027-01-01T00:00:00Z'
     emu.config(aaa_end=load_seed()['settings']['aaa_end'])
     clock = emu.clock(now='2026-12-31T23:59:00Z')
     assert clock['now'] == '2026-12-31T23:59:00Z' and clock['aaa_ended'] is False
@@ -241,7 +243,7 @@ def test_replay_window_one_job_per_webhook_and_validation(emu, http, site, hook)
     emu.clock(advance=600)
     emu.deliver(recipient_id=site['support'], sender_id=site['alice'], text='new')
     now = emu.clock()['epoch']
-    emu.config(replay_delay=0.5)
+    emu.config(replay_delay=0.3)
     first = replay(emu, http, site['xaa'], minute(now - 60), minute(now))
     assert first.status_code == 200
     conflict = replay(emu, http, site['xaa'], minute(now - 60), minute(now))
@@ -340,12 +342,12 @@ def test_stream_backfill(emu, http, site):
     emu.deliver(recipient_id=site['support'], sender_id=site['alice'], text='just now')
     resp = open_stream(emu, {'backfill_minutes': 5})
     texts = [next_event(resp)['data']['payload']['direct_message_events'][0]['message_create']['message_data']['text']
-             for _ in range(2)]
+             for _attempt in range(2)]
     assert texts == ['just now', 'just now']
     resp.close()
     resp = open_stream(emu, {'backfill_minutes': 0})
     with pytest.raises(AssertionError):
-        next_event(resp, timeout=0.5)
+        next_event(resp, timeout=0.3)
     resp.close()
     for value in ('6', '-1', 'x'):
         bad = http.get(emu.url + '/2/activity/stream', params={'backfill_minutes': value}, auth=emu.bearer())
@@ -362,3 +364,12 @@ def test_stream_connections_close_on_reset(emu, site):
                         AssertionError, StopIteration)):
         next_event(resp, timeout=2)
     resp.close()
+
+
+def test_deleting_a_webhook_keeps_its_xaa_subscriptions_for_the_stream(emu, http, site, hook):
+    assert http.delete(emu.url + '/2/webhooks/' + site['xaa'], auth=emu.bearer()).status_code == 200
+    listing = http.get(emu.url + XAA_SUBS, auth=emu.bearer()).json()['data']
+    assert {s['webhook_id'] for s in listing} == {site['xaa']}
+    result = emu.deliver(recipient_id=site['support'], sender_id=site['alice'])
+    assert result['xaa'] == [] and hook.posts == []
+    assert len(emu.control('GET', 'state')['activity_subscriptions']) == 2

@@ -35,6 +35,7 @@ HOOK_URL = 'https://%s%s' % (HOOK_HOST, PATH)
 NEW_URL = 'https://%s%s' % (NEW_HOST, PATH)
 WRONG_URL = 'https://%s%s' % (WRONG_HOST, PATH)
 WRONG_SECRET = 'not-the-consumer-secret-of-this-app-0123456789abcdef'
+AAA_END_PINNED = '2100-01-01T00:00:00Z'
 
 
 class Stack(object):
@@ -56,7 +57,13 @@ class Stack(object):
             out += [app['consumer_key'], app['consumer_secret'], app['bearer_token']]
         for user in self.emu.seed['users']:
             out += [user['access_token'], user['access_secret']]
+        for token in self.emu.seed.get('oauth2_user_tokens') or []:
+            out.append(token['access_token'])
         return [s for s in out if s]
+
+    def oauth2_token(self, username):
+        user = self.emu.user(username)
+        return next(t['access_token'] for t in self.emu.seed['oauth2_user_tokens'] if t['user_id'] == user['id'])
 
     def defaults(self, api_version, app=None, user=None, **extra):
         """module_defaults for the hybridchat.ccm.twitter action group."""
@@ -86,8 +93,10 @@ def stack(tmp_path_factory):
         resolve = {'%s:443' % HOOK_HOST: '127.0.0.1:%d' % ccm.port, '%s:443' % NEW_HOST: '127.0.0.1:%d' % ccm.port,
                    '%s:443' % WRONG_HOST: '127.0.0.1:%d' % wrong.port}
         # A generous CRC timeout: on a loaded 2-core machine the stand-in may answer late; latency is tested elsewhere.
+        # The end of AAA is pinned far ahead, so the AAA tests keep passing on and after 2027-01-01; the XAA tests
+        # move it into the past where they test the end.
         with xemu_testing.Emulator(tls=True, crc_ca_bundle=ca.cert_path, resolve=resolve, workdir=base / 'emu',
-                                   settings={'crc_timeout': 10}) as emu:
+                                   settings={'crc_timeout': 10}, aaa_end=AAA_END_PINNED) as emu:
             yield Stack(emu, ccm, wrong, ca.cert_path, base)
 
 

@@ -62,6 +62,8 @@ class ApiHandler(Handler):
         if auth is not None:
             entry['app'] = auth.app['name'] if auth.app else None
             entry['user_id'] = auth.user['id'] if auth.user else None
+            if auth.kind == 'oauth2user':
+                entry['auth'] = 'oauth2user'  # a bearer header holding an OAuth 2.0 user-context token
             if auth.error:
                 entry['auth_error'] = auth.error
         entry['status'] = response.status

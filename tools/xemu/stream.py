@@ -89,4 +89,3 @@ def open_stream(ctx):
 def connections(state):
     with state.lock:
         return {key: len(queues) for key, queues in state.stream_queues.items() if queues}
-

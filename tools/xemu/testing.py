@@ -29,6 +29,9 @@ from xemu.httpbase import Server
 from xemu.seed import DEFAULT_SEED, load_seed, load_seed_file, normalize_seed
 
 TOOLS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Test emulators pin the end of the Account Activity API far ahead, so that suites exercising AAA keep passing on
+# and after its real end (2027-01-01). Pass Emulator(aaa_end='seed') for the seed's date, or any ISO 8601 time.
+PINNED_AAA_END = '2100-01-01T00:00:00Z'
 
 
 class ControlError(RuntimeError):
@@ -159,18 +162,19 @@ class Emulator(_Process):
     """The X API emulator in a subprocess.
 
     seed: None (bundled default), a path, or a dict (raw seed). settings: merged into seed settings.
+    aaa_end: the end of AAA (default PINNED_AAA_END, 2100; 'seed' keeps the seed's, 2027-01-01 by default).
     tls: see _Process._tls (True makes a CA + a cert for 127.0.0.1/localhost; ``.ca_bundle`` verifies it).
     crc_ca_bundle: CA used for CRC/deliveries. resolve: {"host:443": "127.0.0.1:PORT"} or curl-style list.
     """
 
     def __init__(self, seed=None, tls=None, crc_ca_bundle=None, resolve=None, settings=None, workdir=None,
-                 host='127.0.0.1', start_timeout=20, aaa_end=None):
+                 host='127.0.0.1', start_timeout=20, aaa_end=PINNED_AAA_END):
         super().__init__(workdir, start_timeout)
         if isinstance(seed, dict):
             raw = seed
         else:
             raw = load_seed_file(str(seed) if seed else DEFAULT_SEED)
-        if aaa_end:
+        if aaa_end and aaa_end != 'seed':
             # Tests of AAA behaviour pin the end of AAA so they do not depend on today's date.
             settings = dict(settings or {}, aaa_end=aaa_end)
         if settings:
