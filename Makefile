@@ -6,7 +6,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PYTHONPATH := $(CURDIR)/.collections:$(CURDIR)/tools
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps system test sanity units emulator integration playbooks lint molecule build compat changelog demo demo-clean bench clean
+.PHONY: help venv deps system test sanity units emulator bridge bench-bridge integration playbooks lint molecule build compat changelog demo demo-clean bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ deps: venv ## prepare .collections (this collection + community.crypto)
 system: ## install nginx, pebble, openssl, curl when missing (apt)
 	scripts/system-packages.sh
 
-test: ## the whole suite from a fresh clone: setup, sanity, units, emulator, integration, playbooks, lint, molecule, build, compat
+test: ## the whole suite from a fresh clone: setup, sanity, units, emulator, bridge, integration, playbooks, lint, molecule, build, compat
 	scripts/test.sh
 
 sanity: deps ## ansible-test sanity (no ignore files)
@@ -36,6 +36,12 @@ units: deps ## unit tests (mocked HTTP)
 
 emulator: deps ## the X API emulator's own tests
 	scripts/test.sh emulator
+
+bridge: deps system ## the delivery bridge: units, then real nginx -> bridge -> CCM stand-in (kill -9, CCM outage)
+	scripts/test.sh bridge
+
+bench-bridge: deps system ## signed deliveries/s and p99 through nginx -> bridge -> CCM stand-in (wrk) -> BENCHMARKS.md
+	scripts/bench-bridge.sh
 
 integration: deps system ## modules through ansible-playbook against the emulator
 	scripts/test.sh integration

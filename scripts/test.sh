@@ -14,7 +14,7 @@ export PYTHONPATH="$top/.collections:$top/tools"
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
 export ANSIBLE_HOME="$top/.ansible"
 
-all_stages=(setup changelog sanity units emulator integration playbooks lint molecule build compat)
+all_stages=(setup changelog sanity units emulator bridge integration playbooks lint molecule build compat)
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=("${all_stages[@]}")
 
@@ -30,6 +30,7 @@ stage_changelog() { (cd "$top" && "$venv/bin/antsibull-changelog" lint) && touch
 stage_sanity() { scripts/ansible-test.sh sanity && touch "$results/sanity.ok"; }
 stage_units() { pytest_run units tests/unit; }
 stage_emulator() { pytest_run emulator tests/emulator -n 2; }
+stage_bridge() { pytest_run bridge tests/bridge -n 2; }
 stage_integration() {
   if [ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1; then
     pytest_run integration tests/integration -n 2

@@ -10,6 +10,7 @@ a real host; the suite keeps it short).
 import collections
 import concurrent.futures
 import glob
+import http.server
 import os
 import signal
 import threading
@@ -18,8 +19,8 @@ import time
 import pytest
 import requests
 
-from conftest import (ACCOUNT, OTHER, SECRET, BridgeProc, CcmProc, Nginx, aaa_body, bridge_config, encode, free_port,
-                      need_nginx, sign, write_env_file, xaa_body)
+from bridge_helpers import (ACCOUNT, OTHER, SECRET, BridgeProc, CcmProc, Nginx, aaa_body, bridge_config, encode,
+                            free_port, need_nginx, sign, write_env_file, xaa_body)
 
 OUTAGE = float(os.environ.get('BRIDGE_CCM_OUTAGE', '6'))
 
@@ -280,3 +281,96 @@ def test_runs_on_python_3_9(tmp_path, procs):
     bridge.wait_drained()
     assert _ids(ccm.messages()) == ['3901']
     assert bridge.status()['version']
+
+
+class _StreamHandler(http.server.BaseHTTPRequestHandler):
+    """X's GET /2/activity/stream, scripted: each connection gets the next list of lines, then the server hangs up."""
+
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        return
+
+    def do_GET(self):
+        server = self.server
+        server.seen.append({'path': self.path, 'auth': self.headers.get('Authorization')})
+        if self.headers.get('Authorization') != 'Bearer ' + STREAM_TOKEN:
+            self.send_response(401)
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+            return
+        lines = server.script.pop(0) if server.script else None
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        if lines is None:  # nothing more to say: keep the connection open with keep-alive newlines
+            for _tick in range(100):
+                if server.stopping:
+                    break
+                self._chunk(b'\r\n')
+                time.sleep(0.05)
+        else:
+            for line in lines:
+                self._chunk(line + b'\r\n')
+        self.wfile.write(b'0\r\n\r\n')
+        self.close_connection = True
+
+    def _chunk(self, data):
+        self.wfile.write(b'%x\r\n%s\r\n' % (len(data), data))
+        self.wfile.flush()
+
+
+STREAM_TOKEN = 'AAAAAAAAAAAAAAAAAAAAAstream-test-bearer-token-%2F0123456789abcdef'
+
+
+def test_stream_standby_feeds_the_same_dedupe_and_spool(tmp_path, procs):
+    directory = str(tmp_path)
+    write_env_file(os.path.join(directory, 'ccm.env'))
+    token_file = os.path.join(directory, 'bearer-token')
+    with open(token_file, 'w', encoding='utf-8') as handle:
+        handle.write(STREAM_TOKEN + '\n')
+    os.chmod(token_file, 0o600)
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _StreamHandler)
+    server.daemon_threads = True
+    server.seen, server.stopping = [], False
+    mine = xaa_body('dm.received', '8101', 'via the stream only')
+    theirs = xaa_body('dm.received', '8102', 'another account of the same app', for_user=OTHER, other=ACCOUNT)
+    both = xaa_body('dm.sent', '8103', 'via the stream and the webhook')
+    server.script = [
+        [encode(mine), b'', encode(theirs), b'not json'],
+        [encode(mine), encode(both)],  # after the reconnect: backfill repeats what the bridge already has
+    ]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ccm = CcmProc(directory, os.path.join(directory, 'ccm.env'))
+        procs.append(ccm.start())
+        config = bridge_config(directory, ccm.url, stream={
+            'api_base': 'http://127.0.0.1:%d' % server.server_address[1], 'bearer_token_file': token_file,
+            'user_id': ACCOUNT, 'backfill_minutes': 5, 'retry_min_seconds': 0.05, 'retry_max_seconds': 0.2})
+        bridge = BridgeProc(directory, config)
+        procs.append(bridge.start())
+        body = encode(both)
+        assert requests.post(bridge.url, data=body, headers={'x-twitter-webhooks-signature': sign(body)},
+                             timeout=10).status_code == 200
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(server.seen) < 3:
+            time.sleep(0.05)
+        bridge.wait_drained()
+        assert sorted(_ids(ccm.messages())) == ['8101', '8103']
+        status = bridge.status()
+        assert status['stream']['configured'] is True
+        assert status['counts']['stream_reconnects'] >= 2 and status['counts']['duplicates'] >= 2
+        assert all(s['path'] == '/2/activity/stream?backfill_minutes=5' for s in server.seen)
+        deadline = time.monotonic() + 5
+        while not bridge.status()['stream']['connected'] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert bridge.status()['stream']['connected'] is True
+    finally:
+        server.stopping = True
+        server.shutdown()
+        server.server_close()
+    bridge.stop()
+    log = bridge.log()
+    assert 'activity stream connected' in log
+    assert STREAM_TOKEN not in log and SECRET not in log

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ACCOUNT, OTHER, SECRET, aaa_body, encode, sign, write_env_file, xaa_body, xaa_event
+from bridge_helpers import ACCOUNT, OTHER, SECRET, aaa_body, encode, sign, write_env_file, xaa_body, xaa_event
 
 # X's own dm.received sample (xaa.md 2.2, from x-api/activity/event-payloads.mdx), with its trimmed users.
 XAA_SAMPLE = json.loads("""
@@ -146,7 +146,7 @@ def test_iso_created_at_to_epoch_ms(bridge_mod, value, expected):
 
 def test_dm_sent_keeps_for_user_id_from_the_filter(bridge_mod):
     doc = xaa_body('dm.sent', '77', 'out')
-    units, _ = bridge_mod.classify(encode(doc), doc)
+    units, _skipped = bridge_mod.classify(encode(doc), doc)
     out = json.loads(units[0].body_for([0]))
     assert out['for_user_id'] == ACCOUNT
     assert out['direct_message_events'][0]['message_create']['sender_id'] == ACCOUNT
@@ -158,7 +158,7 @@ def test_dm_sent_keeps_for_user_id_from_the_filter(bridge_mod):
 def test_missing_filter_falls_back_to_the_account_in_the_dm(bridge_mod, event_type, expected):
     doc = xaa_body(event_type, '78', 'x')
     doc['data']['filter'] = {}
-    units, _ = bridge_mod.classify(encode(doc), doc)
+    units, _skipped = bridge_mod.classify(encode(doc), doc)
     assert json.loads(units[0].body_for([0]))['for_user_id'] == expected
 
 
@@ -174,15 +174,15 @@ def test_includes_users_fallback(bridge_mod):
     event = xaa_event('dm.received', '5', 'x')
     users = event['payload'].pop('users')
     event['includes'] = {'users': [u['data'] for u in users.values()]}
-    units, _ = bridge_mod.classify(b'', {'data': event})
+    units, _skipped = bridge_mod.classify(b'', {'data': event})
     assert json.loads(units[0].body_for([0]))['users'][OTHER]['screen_name'] == 'otheruser'
 
 
 def test_typing_and_read_become_aaa_typing_and_read_events(bridge_mod):
     typing = {'event_type': 'dm.indicate_typing', 'filter': {'user_id': ACCOUNT},
               'payload': {'created_timestamp': '1784928224372', 'sender_id': OTHER,
-                          'target': {'recipient_id': ACCOUNT}, 'users': {OTHER: {'data': {'id': OTHER,
-                                                                                         'username': 'o'}}}}}
+                          'target': {'recipient_id': ACCOUNT},
+                          'users': {OTHER: {'data': {'id': OTHER, 'username': 'o'}}}}}
     read = {'event_type': 'dm.read', 'filter': {'user_id': ACCOUNT},
             'payload': {'direct_message_mark_read_events': [
                 {'created_timestamp': '1784928224999', 'sender_id': OTHER, 'target': {'recipient_id': ACCOUNT},
@@ -197,7 +197,7 @@ def test_typing_and_read_become_aaa_typing_and_read_events(bridge_mod):
     assert _aaa_problem()(out_typing) is None and _aaa_problem()(out_read) is None
     # The same typing event through AAA has the same dedupe key.
     aaa_typing = dict(out_typing)
-    aaa_units, _ = bridge_mod.classify(encode(aaa_typing), aaa_typing)
+    aaa_units, _skipped = bridge_mod.classify(encode(aaa_typing), aaa_typing)
     assert aaa_units[0].keys == units[0].keys
 
 
@@ -222,21 +222,21 @@ def test_unknown_types_are_ignored(bridge_mod, doc):
 def test_replay_job_status_is_recorded_not_forwarded(bridge_mod):
     status = {'webhook_id': '123', 'job_state': 'Complete', 'job_state_description': 'done', 'job_id': '9'}
     for doc in ({'replay_job_status': status}, {'data': {'replay_job_status': status}}):
-        units, _ = bridge_mod.classify(encode(doc), doc)
+        units, _skipped = bridge_mod.classify(encode(doc), doc)
         assert [(u.kind, u.doc) for u in units] == [('replay', status)]
 
 
 def test_other_aaa_activity_passes_through_with_a_body_key(bridge_mod):
     doc = {'for_user_id': ACCOUNT, 'follow_events': [{'type': 'follow'}]}
     body = encode(doc)
-    units, _ = bridge_mod.classify(body, doc)
+    units, _skipped = bridge_mod.classify(body, doc)
     assert units[0].kind == 'aaa_other' and units[0].body_for([0]) is body and units[0].keys[0].startswith('body:')
 
 
 def test_aaa_body_with_some_duplicate_events_forwards_only_the_new_ones(bridge_mod):
     doc = aaa_body('10', 'a')
     doc['direct_message_events'].append(aaa_body('11', 'b')['direct_message_events'][0])
-    units, _ = bridge_mod.classify(encode(doc), doc)
+    units, _skipped = bridge_mod.classify(encode(doc), doc)
     out = json.loads(units[0].body_for([1]))
     assert [e['id'] for e in out['direct_message_events']] == ['11']
     assert units[0].body_for([]) is None
@@ -389,7 +389,7 @@ def test_dedupe_window(bridge_mod, tmp_path):
         assert (again.accepted, again.duplicates) == (1, 1)
         # AAA delivery of the same DM for the same account: a duplicate.
         aaa = aaa_body('1', 'text 1')
-        units, _ = bridge_mod.classify(encode(aaa), aaa)
+        units, _skipped = bridge_mod.classify(encode(aaa), aaa)
         assert store.submit(units).duplicates == 1
         assert store.prune_seen(now=time.time() + 47 * 3600) == 0
         assert store.submit(_units(bridge_mod, '1')).duplicates == 1
@@ -506,3 +506,22 @@ def test_delivered_watermark_survives_a_restart_and_belongs_to_its_spool(bridge_
     finally:
         fresh.stop()
         fresh.close()
+
+
+@pytest.mark.parametrize('doc', [
+    {'data': {'event_type': 'dm.received', 'filter': 'x', 'payload': []}},
+    {'data': {'event_type': 'dm.received', 'filter': {'user_id': 5}, 'payload': {'direct_message_events': [1, 'a']}}},
+    {'data': {'event_type': 'dm.received', 'payload': {'direct_message_events': [{'id': 1}], 'users': []}}},
+    {'data': {'event_type': 'dm.sent', 'filter': {}, 'payload': {'direct_message_events': [
+        {'id': '1', 'message_create': 'x'}], 'users': {'1': 'not a user', '2': {'data': 'x'}}}}},
+    {'data': {'event_type': 'dm.read', 'filter': 'x', 'payload': {'sender_id': '1', 'target': 'y'}}},
+    {'data': {'event_type': 'dm.indicate_typing', 'filter': None, 'payload': {'direct_message_indicate_typing_events': 'x'}}},
+    {'data': [None, 1, 'x', {'event_type': None}]},
+    {'for_user_id': ACCOUNT, 'direct_message_events': [{'id': None}], 'users': 'x'},
+    {'for_user_id': None, 'direct_message_events': []},
+])
+def test_odd_shapes_never_raise(bridge_mod, doc):
+    units, skipped = bridge_mod.classify(encode(doc), doc)
+    for unit in units:
+        assert unit.body_for(list(range(len(unit.keys)))) is not None
+    assert isinstance(skipped, dict)

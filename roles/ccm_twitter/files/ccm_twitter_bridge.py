@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) hybridchat.ccm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -192,8 +191,8 @@ def _stream_config(raw):
         raise ConfigError('stream must be an object (or null to disable the standby channel)')
     unknown = sorted(set(raw) - set(STREAM_DEFAULTS))
     if unknown:
-        raise ConfigError('unknown stream key(s) %s; known keys: %s' % (', '.join(unknown),
-                                                                       ', '.join(sorted(STREAM_DEFAULTS))))
+        raise ConfigError('unknown stream key(s) %s; known keys: %s'
+                          % (', '.join(unknown), ', '.join(sorted(STREAM_DEFAULTS))))
     stream = dict(STREAM_DEFAULTS)
     stream.update(raw)
     if not stream['enabled']:
@@ -429,8 +428,8 @@ def _typing_or_read_events(kind, payload, event):
         return [e for e in listed if isinstance(e, dict)]
     sender = payload.get('sender_id') or payload.get('actor_id')
     target = payload.get('target') if isinstance(payload.get('target'), dict) else {}
-    recipient = target.get('recipient_id') or payload.get('recipient_id') or \
-        (event.get('filter') or {}).get('user_id')
+    flt = event.get('filter') if isinstance(event.get('filter'), dict) else {}
+    recipient = target.get('recipient_id') or payload.get('recipient_id') or flt.get('user_id')
     if not sender or not recipient:
         return []
     created = payload.get('created_timestamp') or iso_to_epoch_ms(payload.get('created_at')) or \
@@ -551,6 +550,7 @@ def _connect(path, synchronous):
     db.execute('PRAGMA journal_mode=WAL')
     db.execute('PRAGMA synchronous=%s' % synchronous)
     db.execute('PRAGMA busy_timeout=30000')
+    db.execute('PRAGMA cache_size=-1024')  # 1 MiB per connection: the hot data is the tail of the spool
     return db
 
 
@@ -672,17 +672,18 @@ class Store:
             db.execute('COMMIT')
             ok = True
             self.batches += 1
-        except sqlite3.Error as exc:
-            LOG.error('spool write failed, answering 503 so X retries: %s', exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            LOG.error('spool write failed, answering 503 so X retries: %s: %s', type(exc).__name__, exc)
             try:
                 db.execute('ROLLBACK')
             except sqlite3.Error:
                 pass
+        if ok and self.on_commit:
+            # Counters and the forwarder's wake-up before anyone is answered: the status never lags the spool.
+            self.on_commit(batch)
         for job in batch:
             job.ok = ok
             job.done.set()
-        if ok and self.on_commit:
-            self.on_commit(batch)
 
     @staticmethod
     def _apply(db, unit, now, job):
@@ -819,6 +820,9 @@ class Bridge:
                 server.shutdown()
                 server.server_close()
         self.store.stop()
+        for thread in self.threads:
+            if thread.name in ('forwarder', 'stream'):
+                thread.join(timeout=self.config['upstream_timeout'] + 2 if thread.name == 'forwarder' else 1)
         self.persist()
         self.store.close()
         LOG.info('stopped')
@@ -870,8 +874,6 @@ class Bridge:
         if job is None or not job.ok:
             self.counters.add('store_errors')
             return False
-        self.counters.add('accepted', job.accepted)
-        self.counters.add('duplicates', job.duplicates)
         for unit in units:
             if unit.kind == 'replay':
                 self.counters.add('replay_status')
@@ -879,7 +881,10 @@ class Bridge:
         return True
 
     def _committed(self, batch):
-        if any(job.accepted for job in batch):
+        accepted = sum(job.accepted for job in batch)
+        self.counters.add('accepted', accepted)
+        self.counters.add('duplicates', sum(job.duplicates for job in batch))
+        if accepted:
             self.last_event_time = time.time()
             with self.wake:
                 self.wake.notify_all()
@@ -901,9 +906,9 @@ class Bridge:
         headers = {'Content-Type': 'application/json', SIGNATURE_HEADER: signature,
                    'User-Agent': 'ccm-twitter-bridge/%s' % VERSION}
         for attempt in (1, 2):
-            if conn is None:
-                conn = self._connection()
             try:
+                if conn is None:
+                    conn = self._connection()
                 conn.request('POST', self.upstream_target, body=body, headers=headers)
                 if conn.sock is not None:
                     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -914,7 +919,8 @@ class Bridge:
                     conn = None
                 return response.status, None, conn
             except (OSError, http.client.HTTPException) as exc:
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 conn = None
                 # A kept-alive connection CCM closed meanwhile: try once on a fresh one.
                 if attempt == 2 or not isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError,
@@ -926,6 +932,15 @@ class Bridge:
         self.ccm = {'answered': answered, 'status': status, 'error': error, 'at': time.time()}
 
     def _forward_loop(self):
+        # Never let one unexpected error end forwarding: log it, wait, carry on from the spool.
+        while not self.stop_event.is_set():
+            try:
+                self._forward()
+            except Exception:  # pylint: disable=broad-except
+                LOG.exception('forwarder error; retrying in 1 s')
+                self.stop_event.wait(1)
+
+    def _forward(self):
         conn = None
         delay = self.config['retry_min_seconds']
         down_since = None
@@ -996,7 +1011,7 @@ class Bridge:
             try:
                 self._stream_once(cfg)
                 error = 'stream ended'
-            except (OSError, http.client.HTTPException, ConfigError, ValueError) as exc:
+            except Exception as exc:  # pylint: disable=broad-except  # reconnect whatever went wrong
                 error = '%s: %s' % (type(exc).__name__, exc)
             self.stream_state.update(connected=False, last_error=error)
             if self.stop_event.is_set():
@@ -1069,13 +1084,15 @@ class Bridge:
         counts['rejected'] = sum(counts[k] for k in REJECTED)
         now = time.time()
         secret_loaded = self.secret.get() is not None
-        ok = secret_loaded and self.ccm['answered'] is not False
+        last = self.ccm['status']
+        ok = secret_loaded and (self.ccm['at'] is None or (last is not None and 200 <= last < 300))
         return {
             'status': 'ok' if ok else 'degraded',
             'version': VERSION,
             'pid': os.getpid(),
             'started': round(self.started, 3),
             'spool_depth': depth,
+            'spool_commits': self.store.batches,
             'oldest_pending_age_seconds': round(now - oldest, 3) if oldest else 0,
             'counts': counts,
             'last_event_time': round(self.last_event_time, 3) if self.last_event_time else None,
@@ -1215,7 +1232,13 @@ class WebhookHandler(_Base):
         if not isinstance(doc, dict):
             self._refuse('rejected_malformed', 400, 'body is not a JSON object')
             return
-        units, skipped = classify(body, doc)
+        try:
+            units, skipped = classify(body, doc)
+        except Exception:  # pylint: disable=broad-except
+            # A shape the translator does not expect: say so loudly, but do not make X retry a body that will
+            # fail the same way every time.
+            LOG.exception('could not translate a signed delivery; acknowledged and dropped')
+            units, skipped = [], {'untranslatable': 1}
         if not bridge.ingest(units, skipped, 'webhook'):
             self.reply(503, {'error': 'could not store the event, retry'})
             return
@@ -1260,6 +1283,9 @@ def main(argv=None):
     parser.add_argument('--version', action='version', version=VERSION)
     args = parser.parse_args(argv)
     os.umask(0o077)
+    # Threads blocked on I/O (the forwarder, answers waiting for their commit) get the GIL back sooner than after
+    # the default 5 ms, so a busy ingest does not starve the forwarder.
+    sys.setswitchinterval(0.001)
     logging.basicConfig(stream=sys.stderr, format='%(levelname)s %(message)s')
     try:
         config = load_config(args.config)
