@@ -13,8 +13,8 @@ short_description: Set or remove secret keys in an env file read by docker, syst
 version_added: 1.1.0
 description:
   - Sets each key of O(values) in an env file (C(KEY=value) lines), in place, and leaves every other line as it is.
-  - The file stays readable by C(docker --env-file), systemd's C(EnvironmentFile=) and a shell's C(set -a; . FILE):
-    values are written unquoted and must hold only characters that all three read the same way (letters, digits
+  - The file stays readable by C(docker --env-file), systemd's C(EnvironmentFile=) and a shell's C(set -a; . FILE).
+    Values are written unquoted and must hold only characters that all three read the same way (letters, digits
     and C(._/+=:@%,^-)); anything else, such as a trailing newline, a carriage return, a space, a quote or a C($),
     fails before the file is touched, with a message that names the key but never the value.
   - A key that appears more than once is set in its first line and its other lines are removed, so no stale value

@@ -58,8 +58,13 @@ def test_deploy_twice_status_remove(make_stack):
     for other in (sites[0], sites[2]):
         assert stack.hook_of(other, other['webhook_url'])['valid']
 
+    stack.api_calls(clear=True)
     removed = stack.playbook('remove.yml', '--limit', 'site02', extra={'remove_env_keys': 'true'})
     assert removed.rc == 0, removed.out
+    # v1.1 allows 15 webhook lists per 15 minutes per app: the removal lists once.
+    lists = {family: count for family, count in stack.api_calls()['by_family'].items() if family.startswith('v1.webhooks.list')}
+    assert sum(lists.values()) == 1, lists
+    assert 'deleted and account %s unsubscribed' % sites[2]['account_id'] in removed.out, removed.out
     assert stack.hook_of(sites[2]) is None
     env = _env_keys(sites[2]['env_file'])
     assert not [key for key in env if key.startswith('TWITTER_')]
