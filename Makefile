@@ -6,7 +6,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PYTHONPATH := $(CURDIR)/.collections:$(CURDIR)/tools
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps system test sanity units emulator bridge bench-bridge integration playbooks lint molecule build compat changelog demo demo-clean bench clean
+.PHONY: help venv deps system test sanity units emulator bridge bench-bridge integration playbooks lint molecule hosts build compat changelog demo demo-clean bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ deps: venv ## prepare .collections (this collection + community.crypto)
 system: ## install nginx, pebble, openssl, curl when missing (apt)
 	scripts/system-packages.sh
 
-test: ## the whole suite from a fresh clone: setup, sanity, units, emulator, bridge, integration, playbooks, lint, molecule, build, compat
+test: ## the whole suite from a fresh clone: setup, sanity, units, emulator, bridge, integration, playbooks, lint, molecule, hosts, build, compat
 	scripts/test.sh
 
 sanity: deps ## ansible-test sanity (no ignore files)
@@ -54,6 +54,9 @@ lint: deps ## ansible-lint, production profile, offline
 
 molecule: deps system ## role scenarios on localhost (selfsigned, acme, provided)
 	scripts/test.sh molecule
+
+hosts: deps system ## the playbooks over SSH+sudo on Debian 12/13 booted in systemd-nspawn (root needed)
+	scripts/test.sh hosts
 
 build: deps ## build the collection tarball and run galaxy-importer on it
 	scripts/test.sh build

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every molecule scenario in extensions/molecule (localhost, no containers).
+# Run every molecule scenario in extensions/molecule on localhost (no containers; not hosts*, see scripts/hosts.sh).
 # Usage: scripts/molecule.sh [scenario ...]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +11,10 @@ scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
   for f in molecule/*/molecule.yml; do
     [ -e "$f" ] || continue
-    d=${f%/molecule.yml}; scenarios+=("${d#molecule/}")
+    d=${f%/molecule.yml}; d=${d#molecule/}
+    # hosts*: container hosts, run by the `hosts` stage (scripts/hosts.sh).
+    case "$d" in hosts*) continue ;; esac
+    scenarios+=("$d")
   done
 fi
 if [ ${#scenarios[@]} -eq 0 ]; then

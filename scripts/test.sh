@@ -14,7 +14,7 @@ export PYTHONPATH="$top/.collections:$top/tools"
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0
 export ANSIBLE_HOME="$top/.ansible"
 
-all_stages=(setup changelog sanity units emulator bridge integration playbooks lint molecule build compat)
+all_stages=(setup changelog sanity units emulator bridge integration playbooks lint molecule hosts build compat)
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=("${all_stages[@]}")
 
@@ -41,6 +41,7 @@ stage_integration() {
 stage_playbooks() { pytest_run playbooks tests/playbooks -n 2; }
 stage_lint() { "$venv/bin/ansible-lint" --offline -q && touch "$results/lint.ok"; }
 stage_molecule() { scripts/molecule.sh && touch "$results/molecule.ok"; }
+stage_hosts() { scripts/hosts.sh && touch "$results/hosts.ok"; }
 stage_build() { scripts/build.sh && touch "$results/build.ok"; }
 stage_compat() { scripts/compat.sh && touch "$results/compat.ok"; }
 

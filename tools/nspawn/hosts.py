@@ -35,6 +35,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -221,11 +222,16 @@ def load_state(directory):
         return json.load(handle)
 
 
+_STATE_LOCK = threading.Lock()
+
+
 def save_state(state):
+    """Write DIR/hosts.json atomically (the boot threads save it concurrently)."""
     path = os.path.join(state['dir'], 'hosts.json')
-    with open(path + '.tmp', 'w', encoding='utf-8') as handle:
-        json.dump(state, handle, indent=2, sort_keys=True)
-    os.replace(path + '.tmp', path)
+    with _STATE_LOCK:
+        with open(path + '.tmp', 'w', encoding='utf-8') as handle:
+            json.dump(state, handle, indent=2, sort_keys=True)
+        os.replace(path + '.tmp', path)
 
 
 # -- one host -------------------------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The `hosts` stage (`make hosts`): the molecule scenario extensions/molecule/hosts on Debian 12 and 13 booted
+# with systemd in systemd-nspawn containers (tools/nspawn/hosts.py), reached over SSH with sudo.
+# Fails with the reason when this machine cannot boot containers (no root, no systemd-nspawn, no veth).
+# Everything it starts is stopped on exit, also after a failure or an interrupt; only the root file systems
+# stay cached in ~/.cache/hybridchat-ccm/rootfs (CCM_HOSTS_CACHE).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="$top/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$top/.collections"
+export PYTHONPATH="$top/tools${PYTHONPATH:+:$PYTHONPATH}"
+export ANSIBLE_HOME="${ANSIBLE_HOME:-$top/.ansible}"
+python=$top/.venv/bin/python
+tool=$top/tools/nspawn/hosts.py
+
+if ! "$python" "$tool" check; then
+  echo "hosts stage FAILED: this machine cannot boot the container hosts (see above)" >&2
+  exit 1
+fi
+CCM_HOSTS_DIR=$(mktemp -d /tmp/ccm-hosts.XXXXXX)
+export CCM_HOSTS_DIR
+cleanup() {
+  "$python" "$tool" down --dir "$CCM_HOSTS_DIR" --purge || true
+  rm -rf "$CCM_HOSTS_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The root file systems first (cached; about 90 s per release the first time on a machine).
+"$python" "$top/tools/nspawn/rootfs.py" --release bookworm --release trixie >/dev/null
+
+cd "$top/extensions"
+t0=$(date +%s)
+molecule test -s hosts
+echo "molecule scenario hosts passed in $(( $(date +%s) - t0 )) s"
