@@ -498,7 +498,7 @@ def cmd_bridge(args):
         if os.path.exists(bridge['pid_file']):
             os.remove(bridge['pid_file'])
         return 0
-    config = os.path.join(bridge['config_dir'], 'bridge.json')
+    config = os.path.join(bridge['config_dir'], 'config.json')
     with open(bridge['log'], 'ab') as log:
         proc = subprocess.Popen([bridge['python'], bridge['program'], '--config', config],  # pylint: disable=consider-using-with
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)

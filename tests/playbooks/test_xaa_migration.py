@@ -50,7 +50,7 @@ def test_migration_with_a_failure_half_way(make_stack):
                  'Note that the AAA subscription is gone'):
         assert 'TASK [hybridchat.ccm.ccm_twitter : %s]' % task in check.out, task
     assert _aaa_subscribed(stack, site) and not stack.xaa_subscriptions(site)
-    assert not os.path.exists(os.path.join(site['bridge']['config_dir'], 'bridge.json'))
+    assert not os.path.exists(os.path.join(site['bridge']['config_dir'], 'config.json'))
     _no_secret(site, check.out)
 
     # Half-way: X refuses the second XAA subscription (cap reached). The AAA subscription stays and the play says so.
@@ -96,4 +96,4 @@ def test_migration_with_a_failure_half_way(make_stack):
                 data = handle.read()
             for key in SECRETS:
                 assert site[key].encode() not in data, (name, key)
-    assert oct(os.stat(os.path.join(site['bridge']['config_dir'], 'bridge.json')).st_mode & 0o777) == '0o600'
+    assert oct(os.stat(os.path.join(site['bridge']['config_dir'], 'config.json')).st_mode & 0o777) == '0o600'
