@@ -467,7 +467,8 @@ def cmd_show(args):
         keys = sorted(env)
         hooks = [h for h in state['webhooks'] if h['consumer_key'] == site['consumer_key']
                  and (h.get('env') or '') == site['environment']]
-        print('site %s (%s, X API v%s)' % (site['name'], site['username'], site['api_version']))
+        print('site %s (%s, X API v%s, %s)' % (site['name'], site['username'], site['api_version'],
+                                              site.get('activity_api', 'aaa').upper()))
         print('  env file %s: %s, TWITTER_ACCOUNT_ID=%s'
               % (site['env_file'], ', '.join(k + '=***' for k in keys if k != 'TWITTER_ACCOUNT_ID') or 'no TWITTER_* keys',
                  env.get('TWITTER_ACCOUNT_ID', '-')))
@@ -476,6 +477,11 @@ def cmd_show(args):
         for hook in hooks:
             print('  X webhook id=%s url=%s valid=%s subscribed=%s'
                   % (hook['id'], hook['url'], hook['valid'], site['account_id'] in hook['subscriptions']))
+        xaa = [s for s in state.get('activity_subscriptions') or [] if s['app'] == site['consumer_key']
+               and s['filter'].get('user_id') == site['account_id']]
+        for sub in xaa:
+            print('  X Activity API subscription %s %s on webhook %s, tag %s'
+                  % (sub['subscription_id'], sub['event_type'], sub.get('webhook_id') or '-', sub.get('tag') or '-'))
     return 0
 
 
