@@ -552,7 +552,9 @@ def cmd_dm(args):
         if copies or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    via = ['AAA' for r in result.get('aaa') or []] + [r.get('event_type', 'XAA') for r in result.get('xaa') or []]
+    mine = [r for r in (result.get('aaa') or []) + (result.get('xaa') or [])
+            if r.get('for_user_id', site['account_id']) == site['account_id']]
+    via = [r.get('event_type') or 'AAA' if r.get('product') == 'xaa' else 'AAA' for r in mine]
     print('X delivered it via %s%s; CCM received it %d time(s)%s'
           % (', '.join(via) or 'nothing', ' (AAA has ended)' if result.get('aaa_ended') else '', len(copies),
              ', in the AAA format (for_user_id %s)' % copies[0].get('for_user_id') if copies else ''))
