@@ -101,3 +101,30 @@ def test_migration_with_a_failure_half_way(make_stack):
             for key in SECRETS:
                 assert site[key].encode() not in data, (name, key)
     assert oct(os.stat(os.path.join(site['bridge']['config_dir'], 'config.json')).st_mode & 0o777) == '0o600'
+
+
+def test_v11_site_moves_to_xaa_in_one_deploy(make_stack):
+    """A v1.1 site switches to v2 and XAA in one deploy: its environment's webhook and subscription go, last."""
+    stack = make_stack(sites=1, v11=1)
+    site = stack.state['sites'][0]
+    first = stack.playbook('deploy.yml')
+    assert first.rc == 0, first.out
+    v11_hook = stack.hook_of(site, site['webhook_url'])
+    assert v11_hook['env'] == 'production' and site['account_id'] in v11_hook['subscriptions']
+
+    # The environment stays in the inventory, so the deploy knows which v1.1 subscription to retire.
+    stack.set_host_var('site00', 'ccm_twitter_api_version', '2')
+    stack.set_host_var('site00', 'ccm_twitter_activity_api', 'xaa')
+    moved = stack.playbook('deploy.yml')
+    assert moved.rc == 0, moved.out
+    hooks = [h for h in stack.webhooks() if h['consumer_key'] == site['consumer_key']]
+    assert [(h['generation'], h['url']) for h in hooks] == [('v2', site['webhook_url'])], hooks
+    subs = stack.xaa_subscriptions(site)
+    assert sorted(s['event_type'] for s in subs) == ['dm.received', 'dm.sent']
+    assert {s['webhook_id'] for s in subs} == {hooks[0]['id']}
+    stack.send_dm(site, 'after the move from v1.1')
+    messages = stack.wait_ccm(0, ['after the move from v1.1'])
+    assert [m['text'] for m in messages].count('after the move from v1.1') == 1
+
+    rerun = stack.playbook('deploy.yml')
+    assert rerun.rc == 0 and rerun.changed() == {'site00': 0}, rerun.out
