@@ -42,6 +42,8 @@ WEBHOOK_PATH = '/ccm/webhook/twitter'
 # The bridge runs on customers' hosts with their python3 and its standard library only: so does it here.
 BRIDGE_PYTHON = shutil.which('python3', path='/usr/bin:/bin') or 'python3'
 BRIDGE_MARKER = 'ccm_twitter_bridge.py'
+# X's end of the Account Activity API.
+DEFAULT_AAA_END = '2027-01-01T00:00:00Z'
 ENV_FILE_TEMPLATE = """# CCM environment (demo). Lines other than the TWITTER_* keys belong to CCM and stay untouched.
 CCM_PORT=8081
 CCM_LOG_LEVEL=info
@@ -230,6 +232,8 @@ def group_vars(stack):
         'ccm_twitter_preflight_connect_to': '127.0.0.1:%d' % nginx['https_port'],
         'ccm_twitter_preflight_ca_path': stack['ca_cert'],
         'ccm_twitter_preflight_delay': 1,
+        # The emulator's end of AAA: status.yml counts the days left to the same date.
+        'ccm_twitter_aaa_end': stack.get('aaa_end') or DEFAULT_AAA_END,
     }
 
 
@@ -289,6 +293,7 @@ def cmd_up(args):
         https_port = free_port()
 
     stack = {'dir': directory, 'pki_dir': pki_dir, 'ca_cert': ca.cert_path, 'sites': [], 'ccm': [],
+             'aaa_end': args.aaa_end or DEFAULT_AAA_END,
              'extra_fqdns': [f for f in all_fqdns if f not in fqdns], 'started': time.time()}
 
     # nginx with a private prefix: pid, logs and the five temp paths under DIR/nginx.
@@ -356,7 +361,7 @@ def cmd_up(args):
     # The X API emulator over HTTPS; its CRC requests and deliveries reach nginx through the resolve map.
     resolve = {'%s:443' % fqdn: '127.0.0.1:%d' % https_port for fqdn in all_fqdns}
     emulator = Emulator(seed=raw_seed, tls=api_leaf, crc_ca_bundle=ca.cert_path, resolve=resolve,
-                        workdir=os.path.join(directory, 'emulator'), aaa_end=args.aaa_end).start()
+                        workdir=os.path.join(directory, 'emulator'), aaa_end=stack['aaa_end']).start()
     stack['emulator'] = {'pid': emulator.proc.pid, 'url': emulator.url, 'log': emulator.log_path}
     stack['api_url'] = emulator.url
     _save(stack)

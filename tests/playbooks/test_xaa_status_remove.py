@@ -28,19 +28,21 @@ def _listening(port):
 
 
 def test_status_both_apis_deadline_repair_remove(make_stack):
-    stack = make_stack(sites=2, xaa=1)
+    # X's end of AAA, with the emulator's calendar and status.yml's "now" pinned to 2026-12-07 (25 days before).
+    stack = make_stack(sites=2, xaa=1, aaa_end='2027-01-01T00:00:00Z')
+    stack.control('POST', 'clock', {'now': '2026-12-07T00:00:00Z'})
     xaa, aaa = stack.state['sites']
     assert (xaa['activity_api'], aaa['activity_api']) == ('xaa', 'aaa')
     deployed = stack.playbook('deploy.yml')
     assert deployed.rc == 0, deployed.out
 
-    status = stack.playbook('status.yml')
+    status = stack.playbook('status.yml', extra={'ccm_status_now': '2026-12-07T00:00:00Z'})
     assert status.rc == 0, status.out
     line = _line(status.out, 'site00')
     assert line.startswith('OK    site00') and 'api=xaa' in line, status.out
     assert 'xaa=dm.received@live,dm.sent@live' in line and 'bridge=ok spool=0' in line, line
     line = _line(status.out, 'site01')
-    assert line.startswith('WARN  site01') and 'api=aaa' in line and 'aaa_days_left=' in line, status.out
+    assert line.startswith('WARN  site01') and 'api=aaa' in line and 'aaa_days_left=25' in line, status.out
     assert 'stops delivering on 2027-01-01' in line and 'ccm_twitter_activity_api: xaa' in line, line
 
     # A subscription deleted behind the collection's back: FAIL, then repair re-creates it.
@@ -49,15 +51,15 @@ def test_status_both_apis_deadline_repair_remove(make_stack):
                                headers={'Authorization': 'Bearer ' + xaa['bearer_token']},
                                verify=stack.state['ca_cert'], timeout=30)
     assert response.status_code == 200, response.text
-    broken = stack.playbook('status.yml', '--limit', 'site00')
+    broken = stack.playbook('status.yml', '--limit', 'site00', extra={'ccm_status_now': '2026-12-07T00:00:00Z'})
     assert broken.rc != 0 and _line(broken.out, 'site00').startswith('FAIL  site00'), broken.out
     assert 'XAA subscriptions of the account are missing' in broken.out
-    repaired = stack.playbook('status.yml', '--limit', 'site00', extra={'repair': 'true'})
+    repaired = stack.playbook('status.yml', '--limit', 'site00',
+                              extra={'repair': 'true', 'ccm_status_now': '2026-12-07T00:00:00Z'})
     assert repaired.rc == 0, repaired.out
     assert sorted(s['event_type'] for s in stack.xaa_subscriptions(xaa)) == ['dm.received', 'dm.sent']
 
     # Past the end of AAA on the emulator's clock: the AAA site receives nothing and status.yml fails for it.
-    stack.control('POST', 'config', {'aaa_end': '2027-01-01T00:00:00Z'})
     stack.control('POST', 'clock', {'now': '2027-01-02T00:00:00Z'})
     stack.send_dm(xaa, 'after the end of AAA, XAA site')
     stack.send_dm(aaa, 'after the end of AAA, AAA site')
