@@ -156,6 +156,8 @@ def test_subscription_errors(xstack, tmp_path):
         failing('twitter_activity_subscription', 'not_authorised', {'webhook_id': SUB_ID, 'user_id': alice}),
         failing('twitter_activity_subscription', 'no_scope',
                 dict(no_oauth1, webhook_id=SUB_ID, user_id=alice, oauth2_user_token=xstack.oauth2_token('alice_example'))),
+        # the other answer shapes X's documents show: a flat data and meta.total_subscriptions
+        control('POST', 'config', {'xaa_response_shape': 'flat', 'xaa_response_meta': True}),
         task('twitter_activity_subscription', 'oauth2',
              dict(no_oauth1, webhook_id=SUB_ID, user_id=owner, event_types=['dm.read'],
                   oauth2_user_token=xstack.oauth2_token(None))),
@@ -199,7 +201,8 @@ def test_subscription_errors(xstack, tmp_path):
     assert r['not_authorised']['error_kind'] == 'not_authorized'
     assert_failed(r['no_scope'], 'dm.read')
     assert r['no_scope']['error_kind'] == 'permission'
-    assert r['oauth2']['changed'] and len(r['oauth2']['created']) == 1
+    assert r['oauth2']['changed'] and len(r['oauth2']['created']) == 1 and r['oauth2']['created'][0]
+    assert r['oauth2']['subscriptions'][0]['id'] == r['oauth2']['created'][0]
     assert not r['dup']['changed'] and r['dup']['created'] == [] and r['dup']['subscriptions'][0]['event_type'] == 'dm.read'
     assert api_requests(r['log_dup']) == ['POST /oauth2/token', 'GET ' + SUBS, 'POST ' + SUBS, 'GET ' + SUBS]
     assert_failed(r['cap'], 'subscription cap is reached', '1,500')
