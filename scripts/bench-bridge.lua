@@ -1,5 +1,6 @@
 -- wrk script for scripts/bench-bridge.sh: POST pre-generated, pre-signed, unique X deliveries.
--- Usage: wrk ... -s scripts/bench-bridge.lua URL -- BODIES_FILE THREADS
+-- Usage: wrk ... -s scripts/bench-bridge.lua URL -- BODIES_FILE THREADS [DELAY_MS]
+-- DELAY_MS > 0: each connection pauses that long before each request (paced load instead of flat out).
 -- BODIES_FILE: one delivery per line, "<x-twitter-webhooks-signature>\t<JSON body>"; thread i takes lines i, i+n, ...
 local threads_made = 0
 
@@ -12,6 +13,7 @@ function init(args)
   items = {}
   next_item = 0
   local nthreads = tonumber(args[2])
+  pause = tonumber(args[3] or "0")
   local i = 0
   for line in io.lines(args[1]) do
     if i % nthreads == id then
@@ -22,6 +24,10 @@ function init(args)
     end
     i = i + 1
   end
+end
+
+function delay()
+  return pause
 end
 
 function request()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make bench-bridge` (and `make bench`): signed deliveries per second and acknowledgement latency through
 # wrk -> nginx (TLS) -> the delivery bridge -> the CCM stand-in, no loss, and the bridge's idle memory.
-# Writes the "Delivery bridge" section of BENCHMARKS.md. CPU-heavy for about 30 s.
-# Usage: scripts/bench-bridge.sh   (BENCH_BRIDGE_SECONDS=20 BENCH_BRIDGE_CONNECTIONS=16 BENCH_BRIDGE_THREADS=2)
+# Writes the "Delivery bridge" section of BENCHMARKS.md. CPU-heavy for about 40 s.
+# Usage: scripts/bench-bridge.sh   (BENCH_BRIDGE_SECONDS=15 BENCH_BRIDGE_CONNECTIONS=12 BENCH_BRIDGE_DELAY_MS=10
+#                                  BENCH_BRIDGE_FLAT_SECONDS=10 BENCH_BRIDGE_THREADS=2)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -24,5 +25,6 @@ rm -rf "$work"
 mkdir -p "$work"
 export PYTHONPATH="$top/tools"
 "$venv/bin/python" scripts/bench_bridge.py --workdir "$work" \
-  --seconds "${BENCH_BRIDGE_SECONDS:-20}" --connections "${BENCH_BRIDGE_CONNECTIONS:-16}" \
+  --seconds "${BENCH_BRIDGE_SECONDS:-15}" --connections "${BENCH_BRIDGE_CONNECTIONS:-12}" \
+  --delay-ms "${BENCH_BRIDGE_DELAY_MS:-10}" --flat-seconds "${BENCH_BRIDGE_FLAT_SECONDS:-10}" \
   --threads "${BENCH_BRIDGE_THREADS:-2}" --output "$top/BENCHMARKS.md"

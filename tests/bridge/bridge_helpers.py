@@ -226,7 +226,7 @@ http {{
     # Kept-alive connections to the bridge (docs/bridge.md asks the role for the same upstream block).
     upstream ccm_twitter_bridge {{
         server 127.0.0.1:{bridge_port};
-        keepalive 32;
+        keepalive 16;
     }}
     # Modelled on roles/ccm_twitter/templates/vhost.conf.j2 (https server), proxying to the bridge.
     server {{

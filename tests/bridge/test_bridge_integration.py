@@ -12,6 +12,7 @@ import concurrent.futures
 import glob
 import http.server
 import os
+import sys
 import signal
 import threading
 import time
@@ -19,19 +20,20 @@ import time
 import pytest
 import requests
 
-from bridge_helpers import (ACCOUNT, OTHER, SECRET, BridgeProc, CcmProc, Nginx, aaa_body, bridge_config, encode,
-                            free_port, need_nginx, sign, write_env_file, xaa_body)
+from bridge_helpers import (ACCOUNT, OTHER, SECRET, TOOLS, WEBHOOK_PATH, BridgeProc, CcmProc, Nginx, aaa_body,
+                            bridge_config, encode, free_port, need_nginx, sign, write_env_file, xaa_body)
 
 OUTAGE = float(os.environ.get('BRIDGE_CCM_OUTAGE', '6'))
 
 
 class Stack:
-    def __init__(self, directory, procs, pki, **bridge_extra):
+    def __init__(self, directory, procs, pki, secret=SECRET, **bridge_extra):
         need_nginx()
         self.dir = directory
         self.procs = procs
         self.ca, leaf = pki
-        write_env_file(os.path.join(directory, 'ccm.env'))
+        self.secret = secret
+        write_env_file(os.path.join(directory, 'ccm.env'), secret=secret)
         self.ccm_port = free_port()
         self.ccm = self._start_ccm()
         self.bridge = BridgeProc(directory, bridge_config(directory, 'http://127.0.0.1:%d' % self.ccm_port,
@@ -77,7 +79,7 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path, procs, pki):
-    return Stack(str(tmp_path), procs, pki)
+    return Stack(str(tmp_path), procs, pki, upstream_host='chat.example.test')
 
 
 def _ids(messages):
@@ -107,6 +109,41 @@ def test_dm_received_and_sent_reach_ccm_in_aaa_format(stack):
     ]
     posts = stack.ccm_posts()
     assert [(p['status'], p['signature_valid']) for p in posts] == [(200, True), (200, True)]
+    headers = {k.lower(): v for k, v in posts[0]['headers'].items()}
+    assert (headers['host'], headers['x-forwarded-host'], headers['x-forwarded-proto']) == (
+        'chat.example.test', 'chat.example.test', 'https')  # what CCM saw from nginx before the bridge
+
+
+def test_emulator_to_nginx_to_bridge_to_ccm(tmp_path, procs, pki):
+    """X is the emulator here: its CRC on webhook registration, its signed AAA delivery and the same DM as XAA."""
+    sys.path.insert(0, TOOLS)
+    from xemu.testing import Emulator  # pylint: disable=import-outside-toplevel
+    seeded = Emulator()
+    app, user = seeded.app(), seeded.user()
+    stack = Stack(str(tmp_path), procs, pki, secret=app['consumer_secret'])
+    emu = Emulator(tls=True, crc_ca_bundle=stack.ca.cert_path, workdir=str(tmp_path / 'emu'),
+                   resolve={'ccm.bridge.test:443': '127.0.0.1:%d' % stack.nginx.port})
+    procs.append(emu.start())
+    http = emu.session()
+    created = http.post(emu.url + '/2/webhooks', json={'url': 'https://ccm.bridge.test' + WEBHOOK_PATH},
+                        auth=emu.bearer(), timeout=30)
+    assert created.status_code == 200, created.text  # the emulator's CRC went through nginx to the bridge
+    hook = created.json()['data']
+    assert hook['valid'] is True
+    assert stack.bridge.status()['counts']['crc_answered'] >= 1
+    aaa = emu.deliver(webhook_id=hook['id'], text='hello through AAA', for_user_id=user['id'])
+    assert aaa['status'] == 200, aaa
+    dm = aaa['payload']['direct_message_events'][0]
+    xaa = {'data': {'event_uuid': '-42', 'event_type': 'dm.received', 'filter': {'user_id': user['id']},
+                    'tag': 'hybridchat-ccm', 'payload': {'direct_message_events': [dm], 'users': {
+                        dm['message_create']['sender_id']: {'data': {'id': dm['message_create']['sender_id'],
+                                                                     'username': 'sender'}}}}}}
+    assert emu.deliver(webhook_id=hook['id'], payload=xaa)['status'] == 200  # the same DM through XAA
+    assert emu.deliver(webhook_id=hook['id'], text='forged', tamper=True)['status'] == 401
+    stack.bridge.wait_drained()
+    messages = stack.ccm.messages()
+    assert [(m['id'], m['text'], m['for_user_id']) for m in messages] == [(dm['id'], 'hello through AAA', user['id'])]
+    assert stack.bridge.status()['counts']['duplicates'] == 1
 
 
 def test_typing_and_read_reach_ccm_as_aaa_events(stack):
@@ -186,7 +223,8 @@ def test_kill_9_mid_burst_loses_nothing(stack):
     restarted = threading.Event()
 
     def killer():
-        while len(acked) < 120:
+        deadline = time.monotonic() + 60
+        while len(acked) < 120 and time.monotonic() < deadline:
             time.sleep(0.005)
         stack.bridge.kill9()
         time.sleep(0.3)

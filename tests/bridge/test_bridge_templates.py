@@ -56,6 +56,7 @@ def test_config_template_passes_the_programs_checks(bridge_mod, rendered, monkey
     monkeypatch.setenv('CREDENTIALS_DIRECTORY', '/run/credentials/ccm-twitter-bridge.service')
     config = bridge_mod.load_config(str(out / 'ccm-twitter-bridge.json'))
     assert config['upstream'] == 'http://127.0.0.1:8081'
+    assert config['upstream_host'] == 'chat.example.com'
     assert config['secret_env_file'] == '/run/credentials/ccm-twitter-bridge.service/ccm.env'
     assert (config['listen_host'], config['status_host']) == ('127.0.0.1', '127.0.0.1')
     assert config['state_dir'] == '/var/lib/ccm-twitter-bridge'

@@ -326,6 +326,7 @@ def test_config_defaults(bridge_mod, tmp_path):
     ({'stream': {'user_id': '1'}}, 'stream.bearer_token_file is required'),
     ({'stream': {'bearer_token_file': '/x', 'user_id': '1', 'backfill_minutes': 6}}, 'backfill_minutes'),
     ({'log_level': 'chatty'}, 'log_level'),
+    ({'upstream_host': 'bad host/x'}, 'upstream_host must be a host name'),
 ])
 def test_bad_config_names_the_fix(bridge_mod, tmp_path, values, message):
     with pytest.raises(bridge_mod.ConfigError, match=message.replace('(', r'\(').replace(')', r'\)')):
@@ -525,3 +526,29 @@ def test_odd_shapes_never_raise(bridge_mod, doc):
     for unit in units:
         assert unit.body_for(list(range(len(unit.keys)))) is not None
     assert isinstance(skipped, dict)
+
+
+def test_journal_priorities(bridge_mod):
+    import logging  # pylint: disable=import-outside-toplevel
+    formatter = bridge_mod._JournalFormatter('%(message)s')  # pylint: disable=protected-access
+    record = logging.LogRecord('x', logging.WARNING, __file__, 1, 'CCM did not take event #%d', (3,), None)
+    assert formatter.format(record) == '<4>CCM did not take event #3'
+
+
+def test_command_line_fails_fast_with_the_fix_and_checks_config(tmp_path):
+    import subprocess  # pylint: disable=import-outside-toplevel
+    from bridge_helpers import BRIDGE  # pylint: disable=import-outside-toplevel
+    write_env_file(str(tmp_path / 'ccm.env'))
+    bad = _config_file(tmp_path, listen_host='0.0.0.0')
+    proc = subprocess.run([sys.executable, BRIDGE, '--config', bad], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert proc.returncode == 2 and 'listen_host must be a loopback' in proc.stderr
+    good = _config_file(tmp_path)
+    proc = subprocess.run([sys.executable, BRIDGE, '--config', good, '--check-config'], capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert (proc.returncode, proc.stdout) == (0, 'config OK\n'), proc.stderr
+    assert not os.path.exists(tmp_path / 'state')  # a check changes nothing
+    os.chmod(tmp_path / 'ccm.env', 0o644)
+    proc = subprocess.run([sys.executable, BRIDGE, '--config', good, '--check-config'], capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert proc.returncode == 2 and 'chmod 600' in proc.stderr and SECRET not in proc.stderr

@@ -55,6 +55,7 @@ DEFAULTS = {
     'upstream_path': None,
     'upstream_ca_file': None,
     'upstream_timeout': 10.0,
+    'upstream_host': None,
     'state_dir': '/var/lib/ccm-twitter-bridge',
     'secret_env_file': None,
     'secret_env_var': 'TWITTER_CONSUMER_SECRET',
@@ -162,6 +163,11 @@ def load_config(path):
         raise ConfigError('upstream must be CCM\'s base URL, scheme://host:port with no path, such as '
                           'http://127.0.0.1:8080 (got %r)' % config['upstream'])
     _number(config, 'upstream_timeout', 0.1)
+    if config['upstream_host'] is not None and (not isinstance(config['upstream_host'], str) or
+                                                not re.match(r'\A[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?\Z',
+                                                             config['upstream_host'])):
+        raise ConfigError('upstream_host must be a host name (the public FQDN CCM used to see), got %r'
+                          % config['upstream_host'])
     _number(config, 'max_body_bytes', 1024, integer=True)
     _number(config, 'max_age_days', 0.0001)
     if _number(config, 'dedupe_hours', 0) < 48:
@@ -550,7 +556,7 @@ def _connect(path, synchronous):
     db.execute('PRAGMA journal_mode=WAL')
     db.execute('PRAGMA synchronous=%s' % synchronous)
     db.execute('PRAGMA busy_timeout=30000')
-    db.execute('PRAGMA cache_size=-1024')  # 1 MiB per connection: the hot data is the tail of the spool
+    db.execute('PRAGMA cache_size=-256')  # 256 KiB per connection: the hot data is the tail of the spool
     return db
 
 
@@ -905,6 +911,10 @@ class Bridge:
             return None, 'no consumer secret loaded', conn
         headers = {'Content-Type': 'application/json', SIGNATURE_HEADER: signature,
                    'User-Agent': 'ccm-twitter-bridge/%s' % VERSION}
+        if self.config['upstream_host']:
+            # What CCM saw when nginx proxied X straight to it.
+            headers.update({'Host': self.config['upstream_host'], 'X-Forwarded-Host': self.config['upstream_host'],
+                            'X-Forwarded-Proto': 'https'})
         for attempt in (1, 2):
             try:
                 if conn is None:
@@ -1267,6 +1277,25 @@ class StatusHandler(_Base):
 # main
 # --------------------------------------------------------------------------------------------------------------
 
+class _JournalFormatter(logging.Formatter):
+    """Under systemd, stderr goes to journald: a <N> prefix gives each line its syslog priority."""
+
+    PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record):
+        return '<%d>%s' % (self.PRIORITIES.get(record.levelno, 6), super().format(record))
+
+
+def _setup_logging():
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get('JOURNAL_STREAM'):
+        handler.setFormatter(_JournalFormatter('%(message)s'))
+    else:
+        handler.setFormatter(logging.Formatter('%(levelname)s %(message)s'))
+    LOG.addHandler(handler)
+    LOG.propagate = False
+
+
 def _write_ready(path, payload):
     tmp = path + '.tmp'
     with open(tmp, 'w', encoding='utf-8') as handle:
@@ -1286,7 +1315,7 @@ def main(argv=None):
     # Threads blocked on I/O (the forwarder, answers waiting for their commit) get the GIL back sooner than after
     # the default 5 ms, so a busy ingest does not starve the forwarder.
     sys.setswitchinterval(0.001)
-    logging.basicConfig(stream=sys.stderr, format='%(levelname)s %(message)s')
+    _setup_logging()
     try:
         config = load_config(args.config)
         LOG.setLevel(config['log_level'].upper())
