@@ -6,6 +6,7 @@
     python tools/nspawn/hosts.py check
     python tools/nspawn/hosts.py up --dir DIR --host NAME:RELEASE:FQDN[:v11] ... [--extra-fqdn NAME:FQDN ...]
     python tools/nspawn/hosts.py status --dir DIR
+    python tools/nspawn/hosts.py reboot --dir DIR NAME
     python tools/nspawn/hosts.py down --dir DIR [--purge]
     python tools/nspawn/hosts.py ssh --dir DIR NAME [COMMAND...]
 
@@ -24,6 +25,7 @@ left, and with --purge the whole DIR. `up` itself tears down everything it start
 
 import argparse
 import concurrent.futures
+import fcntl
 import ipaddress
 import json
 import os
@@ -263,6 +265,9 @@ def prepare_root(state, host, pki_dir):
     os.chmod(ssh_dir, 0o700)
     _write(os.path.join(ssh_dir, 'authorized_keys'), pub, 0o600, uid, gid)
     run(['chroot', root, 'chpasswd'], input='%s:%s\n' % (USER, host['become_password']))
+    # A test-only tweak: a unit that hangs on stop delays the teardown by 10 s at most, not 90 s.
+    _write(os.path.join(root, 'etc', 'systemd', 'system.conf.d', 'ccm-hosts-test.conf'),
+           '[Manager]\nDefaultTimeoutStopSec=10s\n')
     # apt reaches the Debian mirror through the proxy on the controller side of the veth.
     _write(os.path.join(root, 'etc', 'apt', 'apt.conf.d', '01ccm-hosts-proxy'),
            'Acquire::http::Proxy "http://%s:%d/";\n' % (host['gateway'], PROXY_PORT))
@@ -473,7 +478,9 @@ def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
     with concurrent.futures.ThreadPoolExecutor(len(releases)) as pool:
         paths = dict(zip(releases, pool.map(rootfs.ensure_rootfs, releases)))
     state['timings']['rootfs'] = round(time.monotonic() - t0, 1)
-    # Addresses, names, secrets.
+    # Addresses, names, secrets. Held until the veths are addressed, so two runs never pick the same subnet.
+    lock = open(os.path.join(rootfs.CACHE, '.subnets.lock'), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
+    fcntl.flock(lock, fcntl.LOCK_EX)
     used = _used_subnets()
     free = [n for n in range(11, 250) if SUBNET % n not in used]
     if len(free) < len(hosts):
@@ -513,6 +520,7 @@ def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
     with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
         list(pool.map(lambda h: boot(state, h), hosts))
     state['timings']['boot'] = round(time.monotonic() - t0, 1)
+    lock.close()
     save_state(state)
 
     # apt's proxy, on the controller side of every veth only.
@@ -580,6 +588,20 @@ def down(state, purge=False):
     if hosts:
         with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
             list(pool.map(_stop_host, hosts))
+    # systemd-nspawn's own bookkeeping in /run: the lock file of each copy (inode-DEV:INO), then the
+    # directories when nothing else uses them.
+    for host in hosts:
+        try:
+            stat = os.stat(host['root'])
+            os.remove('/run/systemd/nspawn/locks/inode-%d:%d' % (stat.st_dev, stat.st_ino))
+        except (OSError, KeyError):
+            pass
+    for path in ['/run/systemd/nspawn/propagate/' + h['machine'] for h in hosts if h.get('machine')] + [
+            '/run/systemd/nspawn/propagate', '/run/systemd/nspawn/locks', '/run/systemd/nspawn']:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
     machines = os.path.join(state['dir'], 'machines')
     with open('/proc/self/mountinfo', 'r', encoding='utf-8') as handle:
         mounted = [line.split()[4] for line in handle if line.split()[4].startswith(machines + '/')]
@@ -604,6 +626,28 @@ def cmd_down(args):
     return down(state, args.purge)
 
 
+def cmd_reboot(args):
+    """Power a host off (TERM to its nspawn) and boot the same root file system again: a reboot."""
+    state = load_state(os.path.abspath(args.dir))
+    host = next((h for h in (state or {}).get('hosts', []) if h['name'] == args.name), None)
+    if host is None:
+        print('no host %s in %s' % (args.name, args.dir), file=sys.stderr)
+        return 1
+    started = time.monotonic()
+    if not _stop_pid(host.get('pid'), 'systemd-nspawn', 30):
+        print('%s was not running' % args.name, file=sys.stderr)
+        return 1
+    _wait(lambda: run(['ip', 'link', 'show', host['veth']], check=False).returncode != 0, 10)
+    try:
+        boot(state, host)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print('hosts: %s did not come back: %s' % (args.name, getattr(exc, 'stderr', None) or exc), file=sys.stderr)
+        return 1
+    save_state(state)
+    print('%s rebooted in %.1f s' % (args.name, time.monotonic() - started))
+    return 0
+
+
 def cmd_status(args):
     state = load_state(os.path.abspath(args.dir))
     if not state:
@@ -613,8 +657,8 @@ def cmd_status(args):
     for host in state['hosts']:
         alive = _alive(host.get('pid'), 'systemd-nspawn')
         ok = ok and alive
-        print('%-10s %-9s %-14s pid %-8s %s' % (host['name'], host['release'], host.get('address'), host.get('pid'),
-                                               'running' if alive else 'stopped'))
+        print('%-10s %-9s %-14s pid %-8s %s' % (
+            host['name'], host['release'], host.get('address'), host.get('pid'), 'running' if alive else 'stopped'))
     return 0 if ok else 1
 
 
@@ -660,6 +704,10 @@ def build_parser():
     status = sub.add_parser('status', help='which hosts run')
     status.add_argument('--dir', required=True)
     status.set_defaults(func=cmd_status)
+    reboot = sub.add_parser('reboot', help='power a host off and boot it again')
+    reboot.add_argument('--dir', required=True)
+    reboot.add_argument('name')
+    reboot.set_defaults(func=cmd_reboot)
     ssh = sub.add_parser('ssh', help='ssh to a host as the unprivileged user')
     ssh.add_argument('--dir', required=True)
     ssh.add_argument('--print', action='store_true', help='print the ssh command instead of running it')
