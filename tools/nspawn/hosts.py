@@ -16,8 +16,9 @@ a veth pair addressed 10.213.N.1/24 (controller side) and 10.213.N.2/24 (host0 i
 mirror through tools/nspawn/proxy.py on the controller side of the veths, a CCM stand-in as the systemd unit
 `ccm-standin` on 0.0.0.0:8081 and the site's certificate (local CA) in /etc/ssl/ccm/FQDN/. nginx is NOT installed.
 On the controller it starts the X API emulator (HTTPS, local CA) whose CRC requests and deliveries reach FQDN:443 at
-the host's veth address. It writes DIR/inventory (hosts.yml, group_vars/ccm/main.yml, host_vars/NAME.yml, laid
-out like inventories/example) and DIR/hosts.json (pids, addresses, sites).
+the host's veth address. It writes DIR/inventory (hosts.yml, group_vars/ccm/main.yml, host_vars/NAME/main.yml and
+an ansible-vault host_vars/NAME/vault.yml whose password is in DIR/vault-password.txt, laid out like
+inventories/example) and DIR/hosts.json (pids, addresses, sites).
 
 `down` stops only what `up` recorded (by pid, checked against its command line), removes the copies and any veth
 left, and with --purge the whole DIR. `up` itself tears down everything it started when it fails.
@@ -350,7 +351,8 @@ def ssh_command(state, host, *command):
 
 # -- inventory -------------------------------------------------------------------------------------------
 def write_inventory(state):
-    """DIR/inventory laid out like inventories/example: hosts.yml, group_vars/ccm/main.yml, host_vars/NAME.yml."""
+    """DIR/inventory laid out like inventories/example: hosts.yml, group_vars/ccm/main.yml, host_vars/NAME/main.yml
+    and host_vars/NAME/vault.yml (ansible-vault, password in DIR/vault-password.txt)."""
     import yaml  # pylint: disable=import-outside-toplevel
     inv = os.path.join(state['dir'], 'inventory')
     os.makedirs(os.path.join(inv, 'group_vars', 'ccm'), exist_ok=True)
@@ -391,21 +393,38 @@ def write_inventory(state):
         'ccm_twitter_preflight_delay': 1,
         'ccm_twitter_exclusive': False,
     })
+    # Secrets in an ansible-vault file per host, as inventories/example keeps them; the runs pass
+    # --vault-password-file DIR/vault-password.txt where the README shows --ask-vault-pass.
+    from ansible.constants import DEFAULT_VAULT_ID_MATCH  # pylint: disable=import-outside-toplevel
+    from ansible.parsing.vault import VaultLib, VaultSecret  # pylint: disable=import-outside-toplevel
+    vault_password = secrets.token_urlsafe(24)
+    _write(state['vault_password_file'], vault_password + '\n', 0o600)
+    vault = VaultLib([(DEFAULT_VAULT_ID_MATCH, VaultSecret(vault_password.encode('utf-8')))])
     for host in state['hosts']:
         site = host['site']
-        dump(os.path.join(inv, 'host_vars', host['name'] + '.yml'), 'Site %s (Debian %s).' % (host['name'], host['release']), {
-            'ansible_become_password': host['become_password'],
+        host_dir = os.path.join(inv, 'host_vars', host['name'])
+        os.makedirs(host_dir, exist_ok=True)
+        dump(os.path.join(host_dir, 'main.yml'), 'Site %s (Debian %s); secrets in vault.yml.' % (host['name'], host['release']), {
+            'ansible_become_password': '{{ vault_ansible_become_password }}',
             'ccm_twitter_fqdn': host['fqdn'],
             'ccm_twitter_username': site['username'],
             'ccm_twitter_api_version': host['api_version'],
             'ccm_twitter_environment': 'production' if host['api_version'] == '1.1' else '',
-            'ccm_twitter_consumer_key': site['consumer_key'],
-            'ccm_twitter_consumer_secret': site['consumer_secret'],
-            'ccm_twitter_access_token': site['access_token'],
-            'ccm_twitter_access_secret': site['access_secret'],
+            'ccm_twitter_consumer_key': '{{ vault_ccm_twitter_consumer_key }}',
+            'ccm_twitter_consumer_secret': '{{ vault_ccm_twitter_consumer_secret }}',
+            'ccm_twitter_access_token': '{{ vault_ccm_twitter_access_token }}',
+            'ccm_twitter_access_secret': '{{ vault_ccm_twitter_access_secret }}',
             # Before DNS points at the host: the CRC preflight goes to its veth address.
             'ccm_twitter_preflight_connect_to': '%s:443' % host['address'],
         })
+        plain = yaml.safe_dump({
+            'vault_ansible_become_password': host['become_password'],
+            'vault_ccm_twitter_consumer_key': site['consumer_key'],
+            'vault_ccm_twitter_consumer_secret': site['consumer_secret'],
+            'vault_ccm_twitter_access_token': site['access_token'],
+            'vault_ccm_twitter_access_secret': site['access_secret'],
+        }, default_flow_style=False)
+        _write(os.path.join(host_dir, 'vault.yml'), vault.encrypt(plain).decode('ascii'), 0o600)
     return inv
 
 
@@ -494,6 +513,7 @@ def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
     os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
     state['ssh_key'] = os.path.join(ssh_dir, 'id_ed25519')
     state['known_hosts'] = os.path.join(ssh_dir, 'known_hosts')
+    state['vault_password_file'] = os.path.join(directory, 'vault-password.txt')
     if not os.path.exists(state['ssh_key']):
         run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'hybridchat-ccm-hosts', '-f', state['ssh_key']])
     save_state(state)
