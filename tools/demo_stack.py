@@ -472,8 +472,8 @@ def cmd_show(args):
         keys = sorted(env)
         hooks = [h for h in state['webhooks'] if h['consumer_key'] == site['consumer_key']
                  and (h.get('env') or '') == site['environment']]
-        print('site %s (%s, X API v%s, %s)' % (site['name'], site['username'], site['api_version'],
-                                              site.get('activity_api', 'aaa').upper()))
+        print('site %s (%s, X API v%s, %s)'
+              % (site['name'], site['username'], site['api_version'], site.get('activity_api', 'aaa').upper()))
         print('  env file %s: %s, TWITTER_ACCOUNT_ID=%s'
               % (site['env_file'], ', '.join(k + '=***' for k in keys if k != 'TWITTER_ACCOUNT_ID') or 'no TWITTER_* keys',
                  env.get('TWITTER_ACCOUNT_ID', '-')))
