@@ -39,6 +39,11 @@ from xemu.seed import DEFAULT_SEED, load_seed_file  # noqa: E402  pylint: disabl
 from xemu.testing import CcmStandIn, Emulator, free_port  # noqa: E402  pylint: disable=wrong-import-position
 
 WEBHOOK_PATH = '/ccm/webhook/twitter'
+# The bridge runs on customers' hosts with their python3 and its standard library only: so does it here.
+BRIDGE_PYTHON = shutil.which('python3', path='/usr/bin:/bin') or 'python3'
+BRIDGE_MARKER = 'ccm_twitter_bridge.py'
+# X's end of the Account Activity API.
+DEFAULT_AAA_END = '2027-01-01T00:00:00Z'
 ENV_FILE_TEMPLATE = """# CCM environment (demo). Lines other than the TWITTER_* keys belong to CCM and stay untouched.
 CCM_PORT=8081
 CCM_LOG_LEVEL=info
@@ -189,6 +194,15 @@ def role_vars(stack, site):
         'ccm_twitter_consumer_secret': site['consumer_secret'],
         'ccm_twitter_access_token': site['access_token'],
         'ccm_twitter_access_secret': site['access_secret'],
+        'ccm_twitter_activity_api': site['activity_api'],
+        'ccm_twitter_bridge_port': site['bridge']['port'],
+        'ccm_twitter_bridge_health_port': site['bridge']['health_port'],
+        'ccm_twitter_bridge_program': site['bridge']['program'],
+        'ccm_twitter_bridge_config_dir': site['bridge']['config_dir'],
+        'ccm_twitter_bridge_state_dir': site['bridge']['state_dir'],
+        'ccm_twitter_bridge_python': site['bridge']['python'],
+        'ccm_twitter_bridge_restart_command': site['bridge']['restart_command'],
+        'ccm_twitter_bridge_stop_command': site['bridge']['stop_command'],
     }
 
 
@@ -218,6 +232,8 @@ def group_vars(stack):
         'ccm_twitter_preflight_connect_to': '127.0.0.1:%d' % nginx['https_port'],
         'ccm_twitter_preflight_ca_path': stack['ca_cert'],
         'ccm_twitter_preflight_delay': 1,
+        # The emulator's end of AAA: status.yml counts the days left to the same date.
+        'ccm_twitter_aaa_end': stack.get('aaa_end') or DEFAULT_AAA_END,
     }
 
 
@@ -245,7 +261,7 @@ def _save(stack):
 def cmd_up(args):
     directory = os.path.abspath(args.dir)
     old = load_stack(directory)
-    if old and any(s['alive'] for s in services(old)):
+    if old and any(s['alive'] for s in services(old) if not s.get('optional')):
         print('a stack is already running in %s; run "down" first' % directory, file=sys.stderr)
         return 1
     if shutil.which('nginx') is None:
@@ -269,11 +285,15 @@ def cmd_up(args):
         pki.issue_cert(ca, [fqdn], os.path.join(pki_dir, fqdn), days=397)
 
     raw_seed, creds = build_seed(count)
+    if args.max_webhooks:
+        for app in raw_seed['apps']:
+            app.setdefault('v2', {})['max_webhooks'] = args.max_webhooks
     http_port, https_port = free_port(), free_port()
     while https_port == http_port:
         https_port = free_port()
 
     stack = {'dir': directory, 'pki_dir': pki_dir, 'ca_cert': ca.cert_path, 'sites': [], 'ccm': [],
+             'aaa_end': args.aaa_end or DEFAULT_AAA_END,
              'extra_fqdns': [f for f in all_fqdns if f not in fqdns], 'started': time.time()}
 
     # nginx with a private prefix: pid, logs and the five temp paths under DIR/nginx.
@@ -306,6 +326,8 @@ def cmd_up(args):
                 handle.write(ENV_FILE_TEMPLATE)
             os.chmod(env_file, 0o600)
         ccm = CcmStandIn(env_file, workdir=site_dir).start()
+        bridge_dir = os.path.join(site_dir, 'bridge')
+        bridge_cmd = '%s %s bridge --dir %s --site %d' % (sys.executable, os.path.abspath(__file__), directory, index)
         stack['ccm'].append({'pid': ccm.proc.pid, 'url': ccm.url, 'log': ccm.log_path})
         stack['sites'].append({
             'name': 'site%02d' % index,
@@ -323,13 +345,23 @@ def cmd_up(args):
             'bearer_token': app['bearer_token'],
             'access_token': user['access_token'],
             'access_secret': user['access_secret'],
+            'activity_api': 'xaa' if index < args.xaa and index not in v11 else 'aaa',
+            # The bridge runs as a plain process here (no systemd): the role starts it with restart_command.
+            'bridge': {
+                'port': free_port(), 'health_port': free_port(),
+                'program': os.path.join(bridge_dir, 'bin', 'ccm_twitter_bridge.py'),
+                'config_dir': os.path.join(bridge_dir, 'etc'), 'state_dir': os.path.join(bridge_dir, 'state'),
+                'python': BRIDGE_PYTHON, 'log': os.path.join(bridge_dir, 'bridge.log'),
+                'pid_file': os.path.join(bridge_dir, 'bridge.pid'),
+                'restart_command': bridge_cmd + ' --restart', 'stop_command': bridge_cmd + ' --stop',
+            },
         })
         _save(stack)
 
     # The X API emulator over HTTPS; its CRC requests and deliveries reach nginx through the resolve map.
     resolve = {'%s:443' % fqdn: '127.0.0.1:%d' % https_port for fqdn in all_fqdns}
     emulator = Emulator(seed=raw_seed, tls=api_leaf, crc_ca_bundle=ca.cert_path, resolve=resolve,
-                        workdir=os.path.join(directory, 'emulator')).start()
+                        workdir=os.path.join(directory, 'emulator'), aaa_end=stack['aaa_end']).start()
     stack['emulator'] = {'pid': emulator.proc.pid, 'url': emulator.url, 'log': emulator.log_path}
     stack['api_url'] = emulator.url
     _save(stack)
@@ -356,6 +388,11 @@ def services(stack):
     for index, ccm in enumerate(stack.get('ccm') or []):
         found.append({'name': 'ccm-stand-in[%d]' % index, 'pid': ccm['pid'], 'alive': _alive(ccm['pid'], 'xemu'),
                       'marker': 'xemu'})
+    for site in stack.get('sites') or []:
+        pid = _read_pid((site.get('bridge') or {}).get('pid_file', ''))
+        if pid:
+            found.append({'name': 'bridge[%s]' % site['name'], 'pid': pid, 'alive': _alive(pid, BRIDGE_MARKER),
+                          'marker': BRIDGE_MARKER, 'optional': True})
     emu = stack.get('emulator') or {}
     if emu:
         found.append({'name': 'x-api-emulator', 'pid': emu['pid'], 'alive': _alive(emu['pid'], 'xemu'),
@@ -371,7 +408,7 @@ def cmd_status(args):
     found = services(stack)
     for service in found:
         print('%-16s pid %-8s %s' % (service['name'], service['pid'], 'running' if service['alive'] else 'stopped'))
-    return 0 if found and all(s['alive'] for s in found) else 1
+    return 0 if found and all(s['alive'] for s in found if not s.get('optional')) else 1
 
 
 def cmd_down(args):
@@ -435,7 +472,8 @@ def cmd_show(args):
         keys = sorted(env)
         hooks = [h for h in state['webhooks'] if h['consumer_key'] == site['consumer_key']
                  and (h.get('env') or '') == site['environment']]
-        print('site %s (%s, X API v%s)' % (site['name'], site['username'], site['api_version']))
+        print('site %s (%s, X API v%s, %s)'
+              % (site['name'], site['username'], site['api_version'], site.get('activity_api', 'aaa').upper()))
         print('  env file %s: %s, TWITTER_ACCOUNT_ID=%s'
               % (site['env_file'], ', '.join(k + '=***' for k in keys if k != 'TWITTER_ACCOUNT_ID') or 'no TWITTER_* keys',
                  env.get('TWITTER_ACCOUNT_ID', '-')))
@@ -444,6 +482,11 @@ def cmd_show(args):
         for hook in hooks:
             print('  X webhook id=%s url=%s valid=%s subscribed=%s'
                   % (hook['id'], hook['url'], hook['valid'], site['account_id'] in hook['subscriptions']))
+        xaa = [s for s in state.get('activity_subscriptions') or [] if s['app'] == site['consumer_key']
+               and s['filter'].get('user_id') == site['account_id']]
+        for sub in xaa:
+            print('  X Activity API subscription %s %s on webhook %s, tag %s'
+                  % (sub['subscription_id'], sub['event_type'], sub.get('webhook_id') or '-', sub.get('tag') or '-'))
     return 0
 
 
@@ -454,6 +497,80 @@ def cmd_api_calls(args):
     print(json.dumps(log['counts'], indent=2, sort_keys=True))
     if args.clear:
         _control(stack, 'DELETE', 'requests')
+    return 0
+
+
+def cmd_bridge(args):
+    """Restart or stop a site's bridge as a plain process (the role's ccm_twitter_bridge_restart/stop_command)."""
+    stack = load_stack(os.path.abspath(args.dir))
+    bridge = stack['sites'][args.site]['bridge']
+    _stop_pid(_read_pid(bridge['pid_file']), BRIDGE_MARKER)
+    if args.stop:
+        if os.path.exists(bridge['pid_file']):
+            os.remove(bridge['pid_file'])
+        return 0
+    config = os.path.join(bridge['config_dir'], 'config.json')
+    with open(bridge['log'], 'ab') as log:
+        proc = subprocess.Popen([bridge['python'], bridge['program'], '--config', config],  # pylint: disable=consider-using-with
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    with open(bridge['pid_file'], 'w', encoding='utf-8') as handle:
+        handle.write('%d\n' % proc.pid)
+    if not _wait_port(bridge['health_port'], timeout=15) or proc.poll() is not None:
+        print('the bridge did not start, see %s' % bridge['log'], file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_set_api(args):
+    """Switch a site between AAA and XAA, as an operator edits host_vars (stack.json and the generated inventory)."""
+    directory = os.path.abspath(args.dir)
+    stack = load_stack(directory)
+    stack['sites'][args.site]['activity_api'] = args.api
+    _save(stack)
+    write_inventory(stack)
+    if not args.quiet:
+        print('site %s: ccm_twitter_activity_api=%s' % (stack['sites'][args.site]['name'], args.api))
+    return 0
+
+
+def cmd_set_fqdn(args):
+    """After change_fqdn.yml: the site's new name, as an operator edits host_vars (stack.json and the inventory)."""
+    directory = os.path.abspath(args.dir)
+    stack = load_stack(directory)
+    site = stack['sites'][args.site]
+    site['fqdn'] = args.fqdn
+    site['webhook_url'] = 'https://%s%s' % (args.fqdn, WEBHOOK_PATH)
+    _save(stack)
+    write_inventory(stack)
+    return 0
+
+
+def cmd_dm(args):
+    """A DM to a site's account happens on X (fan-out to every AAA and XAA subscriber); print what CCM got."""
+    stack = load_stack(os.path.abspath(args.dir))
+    site = stack['sites'][args.site]
+    result = _control(stack, 'POST', 'deliver', {'recipient_id': site['account_id'], 'text': args.text})
+    deadline = time.monotonic() + args.wait
+    while True:
+        messages = requests.get(stack['ccm'][args.site]['url'] + '/_ccm/messages', timeout=10).json()['messages']
+        copies = [m for m in messages if m.get('text') == args.text]
+        if copies or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    mine = [r for r in (result.get('aaa') or []) + (result.get('xaa') or [])
+            if r.get('for_user_id', site['account_id']) == site['account_id']]
+    via = [r.get('event_type') or 'AAA' if r.get('product') == 'xaa' else 'AAA' for r in mine]
+    print('X delivered it via %s%s; CCM received it %d time(s)%s'
+          % (', '.join(via) or 'nothing', ' (AAA has ended)' if result.get('aaa_ended') else '', len(copies),
+             ', in the AAA format (for_user_id %s)' % copies[0].get('for_user_id') if copies else ''))
+    return 0 if len(copies) == args.expect else 1
+
+
+def cmd_clock(args):
+    """Move the emulator's calendar (the end of AAA follows it)."""
+    stack = load_stack(os.path.abspath(args.dir))
+    body = {'real': True} if args.now == 'real' else {'now': args.now}
+    print(json.dumps(_control(stack, 'POST', 'clock', body), sort_keys=True))
     return 0
 
 
@@ -473,6 +590,11 @@ def build_parser():
     up.add_argument('--v11', type=int, default=0, help='the last K sites use the v1.1 API (environment production)')
     up.add_argument('--fqdn', action='append', help='FQDN of a site (repeatable; default siteNN.ccm.test)')
     up.add_argument('--extra-fqdn', action='append', help='another FQDN with a certificate and a resolve entry')
+    up.add_argument('--aaa-end', help="end of the Account Activity API on the emulator's clock (ISO 8601; "
+                    "default X's 2027-01-01T00:00:00Z)")
+    up.add_argument('--max-webhooks', type=int, default=0, help="v2 webhook quota of every app (default: the seed's 1)")
+    up.add_argument('--xaa', type=int, default=0,
+                    help='the first K v2 sites use the X Activity API and the bridge (the others: AAA)')
     add('status', cmd_status, 'show which services run (exit 1 when one is stopped)')
     down = add('down', cmd_down, 'stop every service of the stack')
     down.add_argument('--purge', action='store_true', help='also remove the state directory')
@@ -481,6 +603,24 @@ def build_parser():
     deliver.add_argument('--fqdn', help='deliver to this FQDN instead of the site\'s own')
     deliver.add_argument('--text', default='Hello from the hybridchat.ccm demo')
     add('show', cmd_show, 'print what X and the env files hold for every site')
+    set_fqdn = add('set-fqdn', cmd_set_fqdn, "record a site's new FQDN after change_fqdn.yml")
+    set_fqdn.add_argument('--site', type=int, default=0)
+    set_fqdn.add_argument('fqdn')
+    set_api = add('set-api', cmd_set_api, "switch a site's ccm_twitter_activity_api")
+    set_api.add_argument('--site', type=int, default=0)
+    set_api.add_argument('api', choices=['xaa', 'aaa'])
+    dm = add('dm', cmd_dm, "a DM to a site's account on X (fan-out); exit 1 unless CCM got it --expect times")
+    dm.add_argument('--site', type=int, default=0)
+    dm.add_argument('--text', required=True)
+    dm.add_argument('--expect', type=int, default=1)
+    dm.add_argument('--wait', type=float, default=10.0)
+    clock = add('clock', cmd_clock, "set the emulator's calendar: ISO 8601 time, or 'real'")
+    clock.add_argument('now')
+    bridge = add('bridge', cmd_bridge, "restart (or stop) a site's bridge process")
+    bridge.add_argument('--site', type=int, default=0)
+    what = bridge.add_mutually_exclusive_group(required=True)
+    what.add_argument('--restart', action='store_true')
+    what.add_argument('--stop', action='store_true')
     calls = add('api-calls', cmd_api_calls, 'print the X API call counts of the emulator')
     calls.add_argument('--clear', action='store_true')
     return parser

@@ -9,11 +9,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 import yaml
 
+# The emulator's end of AAA in the tests (X's real date is 2027-01-01): see make_stack.
+PINNED_AAA_END = '2100-01-01T00:00:00Z'
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOKS = os.path.join(TOP, 'playbooks')
 BIN = os.path.dirname(sys.executable)
@@ -105,19 +108,40 @@ class Stack:
     def ccm_messages(self, index):
         return requests.get(self.state['ccm'][index]['url'] + '/_ccm/messages', timeout=10).json()['messages']
 
+    def send_dm(self, site, text):
+        """A DM to the site's account happens on X: the emulator fans it out to every AAA and XAA subscriber."""
+        return self.control('POST', 'deliver', {'recipient_id': site['account_id'], 'text': text})
+
+    def wait_ccm(self, index, texts, timeout=30):
+        """CCM's messages once every text arrived (the bridge forwards after X got its 200), or after timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = self.ccm_messages(index)
+            if set(texts) <= {m.get('text') for m in messages} or time.monotonic() > deadline:
+                return messages
+            time.sleep(0.2)
+
+    def xaa_subscriptions(self, site):
+        return [s for s in self.control('GET', 'state')['activity_subscriptions']
+                if s['app'] == site['consumer_key'] and s['filter'].get('user_id') == site['account_id']]
+
     def vhosts(self):
         return sorted(os.listdir(self.state['nginx']['vhost_dir']))
 
 
 @pytest.fixture
 def make_stack(tmp_path):
-    """make_stack(sites=1, v11=0, fqdns=None, extra_fqdns=()) -> Stack; stopped at the end of the test."""
+    """make_stack(sites=1, v11=0, fqdns=None, extra_fqdns=(), xaa=0, aaa_end=...) -> Stack; stopped at the end.
+
+    The emulator's end of AAA is pinned far ahead, so the AAA tests keep passing on and after 2027-01-01; the tests
+    about the end of AAA move the emulator's clock past ccm_twitter_aaa_end themselves."""
     started = []
 
-    def _make(sites=1, v11=0, fqdns=None, extra_fqdns=()):
+    def _make(sites=1, v11=0, fqdns=None, extra_fqdns=(), xaa=0, aaa_end=PINNED_AAA_END, max_webhooks=0):
         directory = str(tmp_path / ('stack%d' % len(started)))
         cmd = [sys.executable, os.path.join(TOP, 'tools', 'demo_stack.py'), 'up', '--dir', directory, '--quiet',
-               '--sites', str(sites), '--v11', str(v11)]
+               '--sites', str(sites), '--v11', str(v11), '--xaa', str(xaa), '--aaa-end', aaa_end,
+               '--max-webhooks', str(max_webhooks)]
         for fqdn in fqdns or []:
             cmd += ['--fqdn', fqdn]
         for fqdn in extra_fqdns:
