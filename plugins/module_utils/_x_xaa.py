@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from ansible_collections.hybridchat.ccm.plugins.module_utils._x_errors import AUTH_BEARER, XApiError, explain_error
+from ansible_collections.hybridchat.ccm.plugins.module_utils._x_errors import AUTH_BEARER, AUTH_OAUTH1, XApiError, explain_error
 
 SUBSCRIPTIONS_PATH = '/2/activity/subscriptions'
 REPLAY_PATH = '/2/webhooks/replay'
@@ -200,7 +200,25 @@ class XaaApi(object):
                     texts.append(str(err.get('detail') or err.get('message') or err.get('title') or err))
             self.client.warn('X answered %s with non-fatal errors: %s' % (where, '; '.join(texts)[:500]))
 
-    def list_subscriptions(self, max_results=MAX_RESULTS):
+    def list_user_subscriptions(self, max_results=MAX_RESULTS):
+        """The subscriptions a user-context reconcile needs, for the fewest calls.
+
+        X's specification lets GET /2/activity/subscriptions take OAuth 1.0a user context as well as the app bearer.
+        Without a configured bearer token that saves the POST /oauth2/token of an idempotent run. Whether user context
+        lists every subscription of the app or only the user's is unconfirmed; callers filter by user either way.
+        Refused (401/403: a tier or app that wants the bearer), the list is read again with the app bearer.
+        """
+        client = self.client
+        if client.bearer_token or not (client.access_token and client.access_secret):
+            return self.list_subscriptions(max_results)
+        try:
+            return self.list_subscriptions(max_results, auth=AUTH_OAUTH1)
+        except XApiError as err:
+            if err.status in (401, 403):
+                return self.list_subscriptions(max_results)
+            raise
+
+    def list_subscriptions(self, max_results=MAX_RESULTS, auth=AUTH_BEARER):
         """Every subscription of the app (all pages)."""
         subs = []
         seen = set()
@@ -209,7 +227,7 @@ class XaaApi(object):
             params = {'max_results': max_results}
             if token:
                 params['pagination_token'] = token
-            resp = self.client.request('GET', SUBSCRIPTIONS_PATH, auth=AUTH_BEARER, params=params,
+            resp = self.client.request('GET', SUBSCRIPTIONS_PATH, auth=auth, params=params,
                                        context={'operation': 'list'})
             self._warn_partial(resp.body, 'GET ' + SUBSCRIPTIONS_PATH)
             subs += subscriptions_from_body(resp.body)
@@ -259,7 +277,7 @@ class XaaApi(object):
         except XApiError as err:
             if err.kind != 'duplicate_subscription' and not err.may_have_acted:
                 raise
-            existing = self.find(self.list_subscriptions(), event_type, user_id)
+            existing = self.find(self.list_user_subscriptions(), event_type, user_id)
             if existing:
                 return existing[0], err.kind != 'duplicate_subscription'
             if err.kind == 'duplicate_subscription':

@@ -87,8 +87,9 @@ notes:
   - X documents neither the error bodies of XAA nor one response shape; the module accepts every shape X's documents
     show and reports duplicates, a reached subscription cap, an unknown webhook id, missing Direct Message
     permission or a user who has not authorised the app with the cause and the fix.
-  - An idempotent run with O(user_id) given costs one call (plus C(POST /oauth2/token) when no O(bearer_token) is given).
-    A first run costs one list plus one create per event type.
+  - An idempotent run with O(user_id) given costs one call. Without O(bearer_token) the list is read with the OAuth 1.0a
+    user context (X's specification allows it), so no C(POST /oauth2/token) is spent; if X refuses that, the list is
+    read again with the app bearer. A first run costs one list plus one create per event type.
 seealso:
   - module: hybridchat.ccm.twitter_activity_subscription_info
   - module: hybridchat.ccm.twitter_webhook
@@ -304,7 +305,7 @@ def main():
         xaa = client.xaa()
         user_id = p['user_id'] or client.me('2')['id']
         result['user_id'] = user_id
-        rec = Reconciler(module, xaa, user_id, xaa.list_subscriptions())
+        rec = Reconciler(module, xaa, user_id, xaa.list_user_subscriptions())
 
         def relevant():
             return sorted((copy.deepcopy(s) for s in rec.mine if s['event_type'] in event_types or s['tag'] == tag),

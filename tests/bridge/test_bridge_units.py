@@ -352,6 +352,24 @@ def test_secret_file_must_be_private(bridge_mod, tmp_path):
         bridge_mod.Secret(secret_file=str(path)).load()
 
 
+def test_systemd_credential_may_be_group_readable_never_world(bridge_mod, tmp_path, monkeypatch):
+    # systemd 256+ (Debian 13) hands LoadCredential= files over as 0440 root:<the service's group>.
+    creds = tmp_path / 'credentials'
+    creds.mkdir()
+    path = creds / 'ccm.env'
+    path.write_text('TWITTER_CONSUMER_SECRET=abcdefghijklmnopqrstuvwxyz012345\n')
+    path.chmod(0o440)
+    with pytest.raises(bridge_mod.ConfigError, match='chmod 600'):
+        bridge_mod.Secret(env_file=str(path)).load()
+    monkeypatch.setenv('CREDENTIALS_DIRECTORY', str(creds))
+    secret = bridge_mod.Secret(env_file=str(path))
+    secret.load()
+    assert secret.get() == b'abcdefghijklmnopqrstuvwxyz012345'
+    path.chmod(0o444)
+    with pytest.raises(bridge_mod.ConfigError, match='chmod 600'):
+        bridge_mod.Secret(env_file=str(path)).load()
+
+
 def test_secret_missing_variable(bridge_mod, tmp_path):
     path = tmp_path / 'ccm.env'
     path.write_text('OTHER=1\n')

@@ -237,12 +237,25 @@ def parse_env_file(text):
     return values
 
 
+def in_credentials_directory(path):
+    """Whether path is one of systemd's credentials for this service (LoadCredential=)."""
+    creds = os.environ.get('CREDENTIALS_DIRECTORY')
+    if not creds:
+        return False
+    return os.path.dirname(os.path.realpath(path)) == os.path.realpath(creds)
+
+
 def read_private_file(path, what):
-    """Contents of a file that must not be readable by group or others."""
+    """Contents of a file that must not be readable by group or others.
+
+    systemd 256 and newer hand credentials over as mode 0440, owned by root and the service's own group, in a
+    private file system that only the service sees: there the group bit is the service itself, so only 'others'
+    counts (seen on Debian 13; Debian 12's systemd 252 gives 0400)."""
+    forbidden = 0o007 if in_credentials_directory(path) else 0o077
     try:
         with open(path, 'r', encoding='utf-8') as handle:
             mode = os.fstat(handle.fileno()).st_mode
-            if mode & 0o077:
+            if mode & forbidden:
                 raise ConfigError('%s %s is readable by group or others (mode %o): chmod 600 it'
                                   % (what, path, mode & 0o777))
             return handle.read()

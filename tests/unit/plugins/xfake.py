@@ -62,6 +62,7 @@ class FakeX(object):
         self.crc_fail = {}          # url -> message
         self.faults = []            # [regex, method, response-or-exception, times]
         self.log = []               # (method, path, auth)
+        self.refuse_user_list = False
         self.users = {'ccm_bot': OWNER, 'other_user': {'id': '2222', 'username': 'other_user', 'name': 'Other'}}
         self.suspended = {'bad_guy'}
         self.next_id = 1000000000000000000
@@ -298,7 +299,8 @@ class FakeX(object):
             return FakeResponse(200, {'data': {'job_id': '177' + str(len(self.replay_jobs)),
                                                'created_at': '2026-12-07T12:00:00.000Z'}})
         if path == '/2/activity/subscriptions' and method == 'GET':
-            if auth != 'bearer':
+            # X's specification allows bearer or user context; refuse_user_list plays a tier that wants the bearer.
+            if auth != 'bearer' and (self.refuse_user_list or auth != 'oauth1'):
                 return FakeResponse(403, {'title': 'Unsupported Authentication', 'detail': 'bearer only', 'status': 403})
             start = int(query.get('pagination_token', 'tok0000000000000000')[3:] or 0)
             page = self.xaa_subs[start:start + self.xaa_page_size]

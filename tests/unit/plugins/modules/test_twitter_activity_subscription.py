@@ -58,12 +58,22 @@ def test_create_rerun_check_and_diff(fake, run_module, hooks):
     assert res['diff']['before'] == res['diff']['after']
 
 
-def test_idempotent_without_bearer_fetches_token(fake, run_module, hooks):
+def test_idempotent_without_bearer_lists_with_user_context(fake, run_module, hooks):
     fake.add_sub('dm.received', webhook_id=hooks[0])
     fake.add_sub('dm.sent', webhook_id=hooks[0])
     failed, res = run_module(mod, dict(webhook_id=hooks[0], user_id=OWNER_ID))
-    assert not failed and not res['changed'] and fake.paths() == ['POST /oauth2/token', 'GET ' + SUBS]
-    assert res['api_calls'] == 2
+    assert not failed and not res['changed'] and fake.paths() == ['GET ' + SUBS]
+    assert [a for _m, _p, a in fake.log] == ['oauth1'] and res['api_calls'] == 1
+
+
+def test_user_context_list_refused_falls_back_to_bearer(fake, run_module, hooks):
+    fake.add_sub('dm.received', webhook_id=hooks[0])
+    fake.add_sub('dm.sent', webhook_id=hooks[0])
+    fake.refuse_user_list = True
+    failed, res = run_module(mod, dict(webhook_id=hooks[0], user_id=OWNER_ID))
+    assert not failed and not res['changed']
+    assert fake.paths() == ['GET ' + SUBS, 'POST /oauth2/token', 'GET ' + SUBS]
+    assert [a for _m, _p, a in fake.log] == ['oauth1', 'basic', 'bearer']
 
 
 def test_move_to_other_webhook_with_put_only(fake, run_module, hooks):
