@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from xemu import pki  # noqa: E402  pylint: disable=wrong-import-position
+from xemu import pki, procs  # noqa: E402  pylint: disable=wrong-import-position
 from xemu.seed import DEFAULT_SEED, load_seed_file  # noqa: E402  pylint: disable=wrong-import-position
 from xemu.testing import CcmStandIn, Emulator, free_port  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -143,34 +142,8 @@ def _read_pid(path):
         return None
 
 
-def _alive(pid, marker=None):
-    """True when pid runs and, with marker, its command line contains marker (pids get reused)."""
-    if not pid:
-        return False
-    try:
-        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-            cmdline = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
-    except OSError:
-        return False
-    return marker is None or marker in cmdline
-
-
-def _stop_pid(pid, marker, timeout=5.0):
-    if not _alive(pid, marker):
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid, marker):
-        time.sleep(0.05)
-    if _alive(pid, marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return True
+_alive = procs.alive
+_stop_pid = procs.stop_pid
 
 
 def load_stack(directory):

@@ -34,7 +34,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +46,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, TOOLS)
 
 import rootfs  # noqa: E402  pylint: disable=wrong-import-position
+from xemu import procs  # noqa: E402  pylint: disable=wrong-import-position
 
 SUBNET = '10.213.%d.0/24'
 PROXY_PORT = 3142
@@ -105,35 +105,12 @@ def check():
 
 
 # -- helpers --------------------------------------------------------------------------------------------
-def _cmdline(pid):
-    try:
-        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-            return handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
-    except (OSError, TypeError):
-        return ''
-
-
-def _alive(pid, marker):
-    return bool(pid) and marker in _cmdline(pid)
+_cmdline = procs.cmdline
+_alive = procs.alive
 
 
 def _stop_pid(pid, marker, timeout=20.0):
-    if not _alive(pid, marker):
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid, marker):
-        time.sleep(0.1)
-    if _alive(pid, marker):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        time.sleep(0.5)
-    return True
+    return procs.stop_pid(pid, marker, timeout=timeout, poll=0.1, settle=0.5)
 
 
 def _children(pid):
