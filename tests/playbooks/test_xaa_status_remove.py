@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """status.yml on both activity APIs (XAA site OK with its subscriptions and bridge; AAA site WARN with the days
 left, FAIL past the end of AAA on the emulator's clock, with the command that migrates it); -e repair=true
-re-creates a missing XAA subscription; remove.yml on XAA deletes the tagged subscriptions, the bridge and the vhost."""
+re-creates a missing XAA subscription; remove.yml on XAA deletes the tagged subscriptions, the bridge and the vhost; no secret in the -vvv --diff output
+of the repair and of remove.yml."""
 
 import os
 import socket
@@ -17,6 +18,11 @@ def _line(out, host):
         if line[6:].startswith(host + ' '):
             return line
     return ''
+
+
+def _no_secret(site, text):
+    for key in ('consumer_secret', 'access_token', 'access_secret', 'bearer_token'):
+        assert site[key] not in text, key
 
 
 def _listening(port):
@@ -54,9 +60,10 @@ def test_status_both_apis_deadline_repair_remove(make_stack):
     broken = stack.playbook('status.yml', '--limit', 'site00', extra={'ccm_status_now': '2026-12-07T00:00:00Z'})
     assert broken.rc != 0 and _line(broken.out, 'site00').startswith('FAIL  site00'), broken.out
     assert 'XAA subscriptions of the account are missing' in broken.out
-    repaired = stack.playbook('status.yml', '--limit', 'site00',
+    repaired = stack.playbook('status.yml', '--limit', 'site00', '-vvv', '--diff',
                               extra={'repair': 'true', 'ccm_status_now': '2026-12-07T00:00:00Z'})
     assert repaired.rc == 0, repaired.out
+    _no_secret(xaa, repaired.out)
     assert sorted(s['event_type'] for s in stack.xaa_subscriptions(xaa)) == ['dm.received', 'dm.sent']
 
     # Past the end of AAA on the emulator's clock: the AAA site receives nothing and status.yml fails for it.
@@ -75,8 +82,9 @@ def test_status_both_apis_deadline_repair_remove(make_stack):
     # remove.yml on the XAA site: tagged subscriptions, bridge, vhost; the AAA site keeps everything.
     bridge = xaa['bridge']
     assert _listening(bridge['health_port'])
-    removed = stack.playbook('remove.yml', '--limit', 'site00')
+    removed = stack.playbook('remove.yml', '--limit', 'site00', '-vvv', '--diff')
     assert removed.rc == 0, removed.out
+    _no_secret(xaa, removed.out)
     assert not stack.xaa_subscriptions(xaa)
     assert stack.hook_of(xaa) is None
     assert not _listening(bridge['health_port']) and not _listening(bridge['port'])
