@@ -37,7 +37,10 @@ PLAYBOOK = """
 
 @pytest.fixture(scope='module', params=[False, True], ids=['webhook-only', 'stream-standby'])
 def rendered(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp('rendered')
+    return request.param, _render(tmp_path_factory.mktemp('rendered'), request.param)
+
+
+def _render(out, stream, *extra):
     playbook = out / 'render.yml'
     playbook.write_text(PLAYBOOK)
     env = dict(os.environ, ANSIBLE_HOME=os.path.join(TOP, '.ansible'), ANSIBLE_NOCOLOR='1',
@@ -45,10 +48,17 @@ def rendered(request, tmp_path_factory):
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
            str(playbook), '-e', 'out=%s' % out, '-e', 'templates=%s' % TEMPLATES,
            '-e', 'ansible_python_interpreter=%s' % sys.executable,
-           '-e', 'ccm_twitter_stream_standby=%s' % request.param]
+           '-e', 'ccm_twitter_stream_standby=%s' % stream] + list(extra)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return request.param, out
+    return out
+
+
+def test_unit_allows_a_ccm_that_is_not_on_loopback(tmp_path):
+    # CCM in a container network: IPAddressAllow=localhost would cut the bridge off from it.
+    out = _render(tmp_path, False, '-e', 'ccm_twitter_upstream=http://172.17.0.2:8081')
+    unit = (out / 'ccm-twitter-bridge.service').read_text()
+    assert 'IPAddressDeny=any' not in unit and 'DynamicUser=yes' in unit
 
 
 def test_config_template_passes_the_programs_checks(bridge_mod, rendered, monkeypatch):

@@ -545,6 +545,11 @@ def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
     from demo_stack import build_seed  # pylint: disable=import-outside-toplevel
     from xemu.testing import Emulator  # pylint: disable=import-outside-toplevel
     raw_seed, creds = build_seed(len(hosts))
+    # Room for two webhooks per app: change_fqdn.yml on an XAA site then registers the new webhook, moves the
+    # subscriptions with PUT and deletes the old one. (With one webhook it needs the bridge's standby stream to X,
+    # which these hosts cannot reach: the emulator listens on the controller's loopback. tests/playbooks covers it.)
+    for app, _user in creds:
+        app.setdefault('v2', {})['max_webhooks'] = 2
     for host, (app, user) in zip(hosts, creds):
         host['site'] = {'username': user['username'], 'account_id': user['id'], 'consumer_key': app['consumer_key'],
                         'consumer_secret': app['consumer_secret'], 'access_token': user['access_token'],
