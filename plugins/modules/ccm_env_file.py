@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: ccm_env_file
 short_description: Set or remove secret keys in an env file read by docker, systemd and sh alike
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Sets each key of O(values) in an env file (C(KEY=value) lines), in place, and leaves every other line as it is.
   - The file stays readable by C(docker --env-file), systemd's C(EnvironmentFile=) and a shell's C(set -a; . FILE).

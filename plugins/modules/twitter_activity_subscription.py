@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: twitter_activity_subscription
 short_description: Subscribe an X account's events to a webhook with the X Activity API (XAA)
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Manages the X Activity API (XAA) subscriptions of one account, the successor of the Account Activity API (AAA),
     which ends on 2027-01-01. XAA has one subscription per event type and user (C(POST /2/activity/subscriptions)),

@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: twitter_activity_subscription_info
 short_description: List the app's X Activity API (XAA) subscriptions
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Lists the X Activity API (XAA) subscriptions of the app (all pages of C(GET /2/activity/subscriptions), app-only
     bearer token), optionally only those of one user, one webhook or one event type.

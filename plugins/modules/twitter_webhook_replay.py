@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: twitter_webhook_replay
 short_description: Ask X to deliver a webhook's events of the past 24 hours again
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Creates a replay job with C(POST /2/webhooks/replay) (app-only bearer token). X delivers again every event it
     delivered, or tried to deliver, to the webhook between O(from_time) and O(to_time), then posts a
