@@ -77,7 +77,7 @@ def test_readme_is_the_users_manual(extracted):
     with open(os.path.join(coll, 'README.md'), 'r', encoding='utf-8') as handle:
         readme = handle.read()
     # No development command, except the one line CI reads.
-    make_lines = [line for line in readme.splitlines() if re.search(r'\bmake [a-z]', line)]
+    make_lines = [line for line in readme.splitlines() if re.search(r'(^|`)\s*make [a-z]', line)]
     assert len(make_lines) == 1 and 'make test' in make_lines[0], make_lines
     for needle in ('--offline', 'community.crypto', 'requests-oauthlib', 'Debian 12', 'SELinux',
                    'hybridchat.ccm.deploy', '--ask-become-pass', '2027-01-01'):
@@ -121,6 +121,13 @@ def test_offline_install_then_quick_start(artifact, make_stack, tmp_path):
         doc = subprocess.run([os.path.join(bindir, 'ansible-doc')] + plugin, env=env, cwd=str(tmp_path),
                              capture_output=True, text=True, check=False)
         assert doc.returncode == 0 and 'hybridchat.ccm' in doc.stdout, doc.stdout + doc.stderr
+
+    # Without community.crypto first, the offline install fails with the message the README quotes.
+    alone = subprocess.run([os.path.join(bindir, 'ansible-galaxy'), 'collection', 'install', '--offline', '-p',
+                            str(tmp_path / 'empty'), artifact], env=dict(env, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'empty')),
+                           cwd=str(tmp_path), capture_output=True, text=True, check=False)
+    assert alone.returncode != 0, alone.stdout
+    assert 'community.crypto:>=2.12.0 (dependency of hybridchat.ccm:' in alone.stdout + alone.stderr, alone.stderr
 
     stack = make_stack(sites=2, v11=1)
 
