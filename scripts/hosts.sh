@@ -27,6 +27,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# --- The controller as a user installs it (issue 13) ---------------------------------------------------------------
+# The scenario's playbook runs (extensions/molecule/nspawn/tasks/playbook.yml) use the collection tarball built from
+# this tree and installed as README.md says, offline, into a fresh virtualenv and an empty collections path
+# (scripts/install-artifact.sh), not the repository; the directory goes with $CCM_HOSTS_DIR.
+ccm_controller="$CCM_HOSTS_DIR/controller"
+"$top/scripts/install-artifact.sh" "$ccm_controller" --build >/dev/null
+export CCM_HOSTS_COLLECTIONS_PATH="$ccm_controller/collections" CCM_HOSTS_CONTROLLER_BIN="$ccm_controller/venv/bin"
+# ---------------------------------------------------------------------------------------------------------------------
+
 # The root file systems first (cached; about 90 s per release the first time on a machine).
 "$python" "$top/tools/nspawn/rootfs.py" --release bookworm --release trixie >/dev/null
 

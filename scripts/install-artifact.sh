@@ -2,22 +2,31 @@
 # Install the built collection tarball the way README.md tells a user to, offline: a fresh virtualenv with the
 # controller's Python libraries, an EMPTY collections path, `ansible-galaxy collection install --offline` of the
 # community.crypto tarball first and of the hybridchat.ccm tarball second. Used by tests/artifact and scripts/hosts.sh.
-# Usage: scripts/install-artifact.sh DEST [TARBALL]
+# Usage: scripts/install-artifact.sh DEST [TARBALL | --build]
 #   DEST/venv         the controller virtualenv (ansible-core, requests, requests-oauthlib, cryptography)
 #   DEST/collections  the collections path, holding only what the two installs put there
 #   DEST/offline      the two tarballs, as a user carries them to an offline controller
-# TARBALL defaults to build/hybridchat-ccm-*.tar.gz (scripts/build.sh). community.crypto's tarball is built from the
+# TARBALL defaults to build/hybridchat-ccm-*.tar.gz (scripts/build.sh); --build builds one from the working tree
+# (the git-tracked and new files, like scripts/build.sh, without its checks) into DEST/offline. community.crypto's tarball is built from the
 # copy in .collections (Galaxy is not reachable here; a user gets it with `ansible-galaxy collection download`).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-dest=${1:?usage: install-artifact.sh DEST [TARBALL]}
-tarball=${2:-$(ls "$top"/build/hybridchat-ccm-*.tar.gz 2>/dev/null | head -1)}
-[ -f "$tarball" ] || { echo "no collection tarball: run scripts/build.sh first" >&2; exit 1; }
+dest=${1:?usage: install-artifact.sh DEST [TARBALL | --build]}
 dev_venv="$top/.venv"
 crypto="$top/.collections/ansible_collections/community/crypto"
 [ -f "$crypto/MANIFEST.json" ] || { echo "no community.crypto in .collections: run make deps first" >&2; exit 1; }
 mkdir -p "$dest/offline" "$dest/collections" "$dest/home"
 dest=$(cd "$dest" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/ccm-install.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+if [ "${2:-}" = "--build" ]; then
+  coll=$("$top/scripts/collection-copy.sh" "$work/src")
+  "$dev_venv/bin/ansible-galaxy" collection build "$coll" --output-path "$work" --force >/dev/null
+  tarball=$(ls "$work"/hybridchat-ccm-*.tar.gz)
+else
+  tarball=${2:-$(ls "$top"/build/hybridchat-ccm-*.tar.gz 2>/dev/null | head -1)}
+fi
+[ -f "$tarball" ] || { echo "no collection tarball: run scripts/build.sh first" >&2; exit 1; }
 
 # The same versions the suite is tested with (requirements-dev.txt); the README names the libraries.
 pins=()
@@ -31,8 +40,6 @@ if [ ! -x "$dest/venv/bin/ansible-playbook" ]; then
 fi
 
 # community.crypto's tarball, rebuilt from the collection copy (the `ansible` wheel drops galaxy.yml).
-work=$(mktemp -d "${TMPDIR:-/tmp}/ccm-crypto.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 cp -a "$crypto" "$work/crypto"
 rm -f "$work/crypto/MANIFEST.json" "$work/crypto/FILES.json" "$work/crypto/.from-ansible-wheel"
 "$dev_venv/bin/python" - "$crypto/MANIFEST.json" "$work/crypto/galaxy.yml" <<'PY'
