@@ -24,7 +24,8 @@ if [ "${2:-}" = "--build" ]; then
   "$dev_venv/bin/ansible-galaxy" collection build "$coll" --output-path "$work" --force >/dev/null
   tarball=$(ls "$work"/hybridchat-ccm-*.tar.gz)
 else
-  tarball=${2:-$(ls "$top"/build/hybridchat-ccm-*.tar.gz 2>/dev/null | head -1)}
+  built=("$top"/build/hybridchat-ccm-*.tar.gz)
+  tarball=${2:-${built[0]}}
 fi
 [ -f "$tarball" ] || { echo "no collection tarball: run scripts/build.sh first" >&2; exit 1; }
 
