@@ -21,7 +21,9 @@ if [ "$have" != "$floor" ]; then
        "set CRYPTO_FLOOR_ANSIBLE in scripts/crypto-floor.sh to the ansible release that bundles $floor" >&2
   exit 1
 fi
-# Ansible itself must resolve community.crypto to the floor copy, not to the newest one.
+# Ansible itself must resolve community.crypto to the floor copy, not to the newest one: no collections from
+# sys.path (PYTHONPATH holds .collections in the test stages).
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=False
 seen=$(ANSIBLE_COLLECTIONS_PATH="$dir" ANSIBLE_HOME="$top/.ansible" "$venv/bin/ansible-galaxy" collection list \
   community.crypto 2>/dev/null | awk '$1 == "community.crypto" {print $2}')
 if [ "$seen" != "$floor" ]; then

@@ -15,7 +15,7 @@ from conftest import TOP, Run
 # Never shipped: development files (galaxy.yml becomes MANIFEST.json). Everything else git tracks must ship, so a
 # new file is either added to the manifest directives in galaxy.yml or listed here.
 REPO_ONLY = ('.ansible-lint', '.ci/', '.gitignore', 'BENCHMARKS.md', 'DEVELOPING.md', 'Makefile', 'galaxy.yml',
-             'requirements-dev.txt', 'scripts/', 'tools/', 'tests/', 'extensions/', 'docs/developing.md',
+             'requirements-dev.txt', 'scripts/', 'tools/', 'tests/', 'extensions/molecule/', 'docs/developing.md',
              'docs/emulator.md', 'inventories/demo/', 'changelogs/fragments/')
 REQUIRED = ('MANIFEST.json', 'FILES.json', 'README.md', 'LICENSE', 'CHANGELOG.rst', 'changelogs/changelog.yaml',
             'meta/runtime.yml', 'roles/ccm_twitter/README.md', 'roles/ccm_twitter/meta/argument_specs.yml',
