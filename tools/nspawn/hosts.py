@@ -314,8 +314,8 @@ def boot(state, host):
     """Boot the copy, address both veth ends, wait for systemd and sshd; refresh apt's lists later."""
     started = time.monotonic()
     console = open(os.path.join(state['dir'], 'logs', host['name'] + '.console.log'), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
-    cmd = ['systemd-nspawn', '-D', host['root'], '-b'] + nspawn_flags() + ['--network-veth',
-                                                                        '-M', host['machine'], '--console=read-only']
+    cmd = ['systemd-nspawn', '-D', host['root'], '-b'] + nspawn_flags()
+    cmd += ['--network-veth', '-M', host['machine'], '--console=read-only']
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                             start_new_session=True)
     console.close()
