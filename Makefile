@@ -6,7 +6,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PYTHONPATH := $(CURDIR)/.collections:$(CURDIR)/tools
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps system test sanity units emulator bridge bench-bridge integration playbooks lint molecule hosts build compat changelog demo demo-clean bench clean
+.PHONY: help venv deps system test sanity units emulator bridge bench-bridge integration playbooks lint molecule hosts build compat changelog demo demo-clean bench bench-hosts clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ demo-clean: ## stop what the demo started and remove its files
 
 bench: deps system ## converge and rerun times and API calls for 1 and 20 sites -> BENCHMARKS.md
 	scripts/bench.sh
+
+bench-hosts: deps system ## deploy over SSH+sudo on booted Debian hosts vs a ping floor (root needed) -> BENCHMARKS.md
+	scripts/bench-hosts.sh
 
 clean: demo-clean ## remove build output and test output
 	rm -rf build tests/output .ansible

@@ -41,5 +41,18 @@ export CCM_HOSTS_COLLECTIONS_PATH="$ccm_controller/collections" CCM_HOSTS_CONTRO
 
 cd "$top/extensions"
 t0=$(date +%s)
-molecule test -s hosts
+# CI shows only the end of the output: on a failure, the reasons are printed again as the last lines.
+report=$(mktemp /tmp/ccm-hosts-report.XXXXXX)
+export CCM_HOSTS_FAILURE_LOG=$report.up
+set +e
+molecule test -s hosts 2>&1 | tee "$report"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" -ne 0 ]; then
+  "$python" "$top/scripts/failure_digest.py" "$report" "$CCM_HOSTS_FAILURE_LOG" >&2
+  rm -f "$report" "$CCM_HOSTS_FAILURE_LOG"
+  echo "hosts stage FAILED: molecule scenario hosts (rc $rc), reasons above" >&2
+  exit "$rc"
+fi
+rm -f "$report" "$CCM_HOSTS_FAILURE_LOG"
 echo "molecule scenario hosts passed in $(( $(date +%s) - t0 )) s"

@@ -21,8 +21,19 @@ if [ ${#scenarios[@]} -eq 0 ]; then
   echo "no molecule scenarios yet"
   exit 0
 fi
+report=$(mktemp /tmp/ccm-molecule-report.XXXXXX)
+trap 'rm -f "$report"' EXIT
 for s in "${scenarios[@]}"; do
   t0=$(date +%s)
-  molecule test -s "$s"
+  set +e
+  molecule test -s "$s" 2>&1 | tee "$report"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    # CI shows only the end of the output: the reasons again, last.
+    "$top/.venv/bin/python" "$top/scripts/failure_digest.py" "$report" >&2
+    echo "molecule scenario $s FAILED (rc $rc), reasons above" >&2
+    exit "$rc"
+  fi
   echo "molecule scenario $s passed in $(( $(date +%s) - t0 )) s"
 done

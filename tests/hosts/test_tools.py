@@ -78,7 +78,7 @@ class _Upstream(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         body = ('served %s' % self.path).encode()
-        self.send_response(200)
+        self.send_response(404 if self.path.startswith('/missing') else 200)
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -89,7 +89,7 @@ def test_proxy_forwards_only_allowed_hosts():
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     port = _free_port()
     proc = subprocess.Popen([sys.executable, os.path.join(NSPAWN, 'proxy.py'), '--listen', '127.0.0.1:%d' % port,
-                             '--allow', '127.0.0.1'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             '--allow', 'http://127.0.0.1'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -102,6 +102,10 @@ def test_proxy_forwards_only_allowed_hosts():
         url = 'http://127.0.0.1:%d/debian/dists/bookworm/InRelease' % upstream.server_address[1]
         with opener.open(url, timeout=10) as response:
             assert response.read() == b'served /debian/dists/bookworm/InRelease'
+        # An upstream 404 is an answer apt needs to see (a missing by-hash file), not a proxy failure.
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            opener.open('http://127.0.0.1:%d/missing/Packages.xz' % upstream.server_address[1], timeout=10)
+        assert missing.value.code == 404 and missing.value.read() == b'served /missing/Packages.xz'
         with pytest.raises(urllib.error.HTTPError) as refused:
             opener.open('http://localhost:%d/elsewhere' % upstream.server_address[1], timeout=10)
         assert refused.value.code == 403
@@ -112,3 +116,32 @@ def test_proxy_forwards_only_allowed_hosts():
         proc.terminate()
         proc.wait(10)
         upstream.shutdown()
+
+
+def test_https_mirror_sources_become_plain_http_for_the_proxy(tmp_path):
+    sources = tmp_path / 'etc' / 'apt' / 'sources.list'
+    sources.parent.mkdir(parents=True)
+    sources.write_text('deb https://deb.debian.org/debian bookworm main\n')
+    hosts._plain_http_sources(str(tmp_path))  # pylint: disable=protected-access
+    assert sources.read_text() == 'deb http://deb.debian.org/debian bookworm main\n'
+
+
+def test_nspawn_keeps_the_unit_only_without_a_systemd_of_its_own(monkeypatch):
+    monkeypatch.setattr(os.path, 'isdir', lambda path: path == '/run/systemd/system')
+    assert '--keep-unit' not in hosts.nspawn_flags()
+    monkeypatch.setattr(os.path, 'isdir', lambda path: False)
+    assert '--keep-unit' in hosts.nspawn_flags()
+
+
+def test_failure_digest_ends_with_the_reasons(tmp_path):
+    log = tmp_path / 'molecule.log'
+    log.write_text('TASK [Boot every host]\nok: [a]\nTASK [Run deploy]\n'
+                   'fatal: [localhost]: FAILED! => {"msg": "apt-get update failed"}\nPLAY RECAP\n')
+    extra = tmp_path / 'up.txt'
+    extra.write_text('hosts up, attempt 2: RuntimeError: no veth\n')
+    proc = subprocess.run([sys.executable, os.path.join(TOP, 'scripts', 'failure_digest.py'), str(log), str(extra)],
+                          capture_output=True, text=True, check=True)
+    lines = proc.stdout.splitlines()
+    assert lines[1:4] == ['TASK [Run deploy]', 'fatal: [localhost]: FAILED! => {"msg": "apt-get update failed"}',
+                          'hosts up, attempt 2: RuntimeError: no veth']
+    assert 'Boot every host' not in proc.stdout

@@ -27,6 +27,7 @@ left, and with --purge the whole DIR. `up` itself tears down everything it start
 import argparse
 import concurrent.futures
 import fcntl
+import hashlib
 import ipaddress
 import json
 import os
@@ -37,6 +38,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -50,6 +52,7 @@ from xemu import procs  # noqa: E402  pylint: disable=wrong-import-position
 
 SUBNET = '10.213.%d.0/24'
 PROXY_PORT = 3142
+MIN_FREE_BYTES = 2 * 10 ** 9
 USER = rootfs.USER
 ENV_FILE = '/opt/hybridchat/ccm/environment_variable.env'
 ENV_TEMPLATE = '# CCM environment (hosts test). Lines other than the TWITTER_* keys belong to CCM.\nCCM_PORT=8081\n'
@@ -96,6 +99,10 @@ def check():
             return '%s is missing: run "make system" (apt-get install systemd-container debootstrap openssh-client)' % tool
     if shutil.which('debootstrap') is None and not os.path.exists('/usr/sbin/debootstrap'):
         return 'debootstrap is missing: run "make system" (apt-get install debootstrap)'
+    for where in (tempfile.gettempdir(), os.path.dirname(rootfs.CACHE.rstrip('/')) or '/'):
+        if os.path.isdir(where) and shutil.disk_usage(where).free < MIN_FREE_BYTES:
+            return 'only %.1f GB free in %s; the container hosts need about %.0f GB (root file systems and copies)' % (
+                shutil.disk_usage(where).free / 1e9, where, MIN_FREE_BYTES / 1e9)
     name = 'hcchk%d' % (os.getpid() % 10000)
     probe = run(['ip', 'link', 'add', name, 'type', 'veth', 'peer', 'name', name + 'p'], check=False)
     if probe.returncode != 0:
@@ -247,8 +254,12 @@ def prepare_root(state, host, pki_dir):
     _write(os.path.join(root, 'etc', 'systemd', 'system.conf.d', 'ccm-hosts-test.conf'),
            '[Manager]\nDefaultTimeoutStopSec=10s\n')
     # apt reaches the Debian mirror through the proxy on the controller side of the veth.
+    # Retries for a mirror hiccup; no Valid-Until check, so a snapshot mirror (an old, signed Release) works too.
     _write(os.path.join(root, 'etc', 'apt', 'apt.conf.d', '01ccm-hosts-proxy'),
-           'Acquire::http::Proxy "http://%s:%d/";\n' % (host['gateway'], PROXY_PORT))
+           'Acquire::http::Proxy "http://%s:%d/";\nAcquire::Retries "3";\nAcquire::Check-Valid-Until "false";\n'
+           % (host['gateway'], PROXY_PORT))
+    # apt inside speaks plain HTTP to the proxy, which fetches over HTTPS where the mirror needs it.
+    _plain_http_sources(root)
     # CCM stand-in: reads the env file the role writes, listens where nginx's upstream points.
     standin = os.path.join(root, 'opt', 'ccm-standin')
     for name in STANDIN_FILES:
@@ -271,12 +282,40 @@ def prepare_root(state, host, pki_dir):
     host['prepare_seconds'] = round(time.monotonic() - started, 1)
 
 
+def _plain_http_sources(root):
+    for path in (os.path.join(root, 'etc', 'apt', 'sources.list'),
+                 os.path.join(root, 'etc', 'apt', 'sources.list.d', 'debian.sources')):
+        if os.path.exists(path):
+            with open(path, 'r', encoding='utf-8') as handle:
+                text = handle.read()
+            if 'https://' in text:
+                _write(path, text.replace('https://', 'http://'))
+
+
+def nspawn_flags():
+    """How to run systemd-nspawn here. Without a systemd of its own (a container or a minimal VM) the container
+    keeps the caller's cgroup (--keep-unit) and is not registered; where systemd runs, nspawn asks it for a
+    scope of its own instead (--keep-unit would need a delegated cgroup)."""
+    if os.path.isdir('/run/systemd/system'):
+        return ['--register=no']
+    return ['--register=no', '--keep-unit']
+
+
+def _console_tail(host, state, lines=8):
+    try:
+        with open(os.path.join(state['dir'], 'logs', host['name'] + '.console.log'), 'r', encoding='utf-8',
+                  errors='replace') as handle:
+            return [line.rstrip() for line in handle.readlines()[-lines:]]
+    except OSError:
+        return []
+
+
 def boot(state, host):
     """Boot the copy, address both veth ends, wait for systemd and sshd; refresh apt's lists later."""
     started = time.monotonic()
     console = open(os.path.join(state['dir'], 'logs', host['name'] + '.console.log'), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
-    cmd = ['systemd-nspawn', '-D', host['root'], '-b', '--register=no', '--keep-unit', '--network-veth',
-           '-M', host['machine'], '--console=read-only']
+    cmd = ['systemd-nspawn', '-D', host['root'], '-b'] + nspawn_flags()
+    cmd += ['--network-veth', '-M', host['machine'], '--console=read-only']
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                             start_new_session=True)
     console.close()
@@ -284,8 +323,8 @@ def boot(state, host):
     save_state(state)
     cpid = _wait(lambda: _container_init(proc.pid) if proc.poll() is None else -1, 30)
     if not cpid or cpid == -1:
-        raise RuntimeError('%s: systemd-nspawn did not start a container (see %s)'
-                           % (host['name'], console.name))
+        raise RuntimeError('%s: systemd-nspawn did not start a container (%s): %s'
+                           % (host['name'], ' '.join(cmd), ' | '.join(_console_tail(host, state))))
     host['init_pid'] = cpid
     veth = _wait(lambda: host['veth'] if run(['ip', 'link', 'show', host['veth']], check=False).returncode == 0
                  else None, 15)
@@ -303,7 +342,8 @@ def boot(state, host):
         return status in ('running', 'degraded')
 
     if not _wait(_booted, 90, 0.5):
-        raise RuntimeError('%s: systemd did not finish booting (is-system-running: %s)' % (host['name'], status))
+        raise RuntimeError('%s: systemd did not finish booting (is-system-running: %s): %s'
+                           % (host['name'], status, ' | '.join(_console_tail(host, state))))
     if status == 'degraded':
         failed = _nsenter(cpid, 'systemctl', '--failed', '--no-legend', '--plain', check=False).stdout.strip()
         log('%s booted degraded: %s' % (host['name'], failed.replace('\n', '; ')))
@@ -312,11 +352,18 @@ def boot(state, host):
     host['boot_seconds'] = round(time.monotonic() - started, 1)
 
 
-def apt_update(host):
+def apt_update(host, attempts=3):
+    """What apt-daily does on a real host; a mirror in the middle of a sync fails once and then works."""
     started = time.monotonic()
-    proc = _nsenter(host['init_pid'], 'apt-get', 'update', '-qq', check=False, timeout=300)
-    if proc.returncode != 0:
-        raise RuntimeError('%s: apt-get update through the proxy failed: %s' % (host['name'], proc.stderr[-800:]))
+    for attempt in range(1, attempts + 1):
+        proc = _nsenter(host['init_pid'], 'apt-get', 'update', '-qq', check=False, timeout=300)
+        if proc.returncode == 0:
+            break
+        log('%s: apt-get update failed (attempt %d of %d): %s'
+            % (host['name'], attempt, attempts, proc.stderr.strip()[-300:]))
+        if attempt == attempts:
+            raise RuntimeError('%s: apt-get update through the proxy failed: %s' % (host['name'], proc.stderr[-800:]))
+        time.sleep(5 * attempt)
     host['apt_update_seconds'] = round(time.monotonic() - started, 1)
 
 
@@ -425,6 +472,13 @@ def parse_hosts(specs, extras):
     return hosts
 
 
+def machines_dir(directory):
+    """Where the copies of the root file systems live: next to the cache, on the file system where debootstrap
+    already ran programs (a /tmp mounted noexec could not boot them), one folder per run directory."""
+    key = hashlib.sha256(os.path.abspath(directory).encode('utf-8')).hexdigest()[:12]
+    return os.path.join(rootfs.CACHE, 'machines', key)
+
+
 def cmd_up(args):
     reason = check()
     if reason:
@@ -439,20 +493,26 @@ def cmd_up(args):
     if not hosts:
         raise SystemExit('give at least one --host NAME:RELEASE:FQDN')
     started = time.monotonic()
-    os.makedirs(os.path.join(directory, 'logs'), exist_ok=True)
-    os.makedirs(os.path.join(directory, 'machines'), exist_ok=True)
-    os.chmod(directory, 0o700)
-    state = {'dir': directory, 'hosts': hosts, 'started': time.time(), 'timings': {}}
-    save_state(state)
-    try:
-        _up(state, args)
-    except BaseException as exc:  # also KeyboardInterrupt: leave nothing behind
-        log('up failed: %s; tearing down what was started' % exc)
-        down(state)
-        if isinstance(exc, (RuntimeError, subprocess.CalledProcessError, OSError)):
-            print('hosts: %s' % (exc.stderr if getattr(exc, 'stderr', None) else exc), file=sys.stderr)
-            return 1
-        raise
+    attempts = 2  # a second, clean attempt after a failure that may be passing (mirror, boot race)
+    for attempt in range(1, attempts + 1):
+        os.makedirs(os.path.join(directory, 'logs'), exist_ok=True)
+        os.chmod(directory, 0o700)
+        state = {'dir': directory, 'hosts': parse_hosts(args.host, args.extra_fqdn), 'started': time.time(),
+                 'timings': {}, 'attempt': attempt, 'machines': machines_dir(directory)}
+        os.makedirs(state['machines'], mode=0o700, exist_ok=True)
+        save_state(state)
+        try:
+            _up(state, args)
+            break
+        except BaseException as exc:  # also KeyboardInterrupt: leave nothing behind
+            log('up failed (attempt %d of %d): %s; tearing down what was started' % (attempt, attempts, exc))
+            report_failure(state, exc)
+            down(state)
+            if not isinstance(exc, (RuntimeError, subprocess.CalledProcessError, OSError)):
+                raise
+            if attempt == attempts:
+                print('hosts: %s' % (exc.stderr if getattr(exc, 'stderr', None) else exc), file=sys.stderr)
+                return 1
     state['timings']['up'] = round(time.monotonic() - started, 1)
     save_state(state)
     if not args.quiet:
@@ -463,6 +523,30 @@ def cmd_up(args):
         print('emulator   %s' % state['api_url'])
         print('up in %.0f s' % state['timings']['up'])
     return 0
+
+
+def report_failure(state, exc):
+    """Append what went wrong, with the evidence, to $CCM_HOSTS_FAILURE_LOG (scripts/hosts.sh prints it last)."""
+    path = os.environ.get('CCM_HOSTS_FAILURE_LOG')
+    if not path:
+        return
+    lines = ['hosts up, attempt %s: %s: %s' % (state.get('attempt'), type(exc).__name__,
+                                               str(getattr(exc, 'stderr', None) or exc).strip()[-600:])]
+    if isinstance(exc, subprocess.CalledProcessError):
+        lines.append('  command: %s' % ' '.join(str(c) for c in exc.cmd))
+    for host in state.get('hosts', []):
+        tail = _console_tail(host, state, 4)
+        if tail:
+            lines.append('  %s console: %s' % (host['name'], ' | '.join(tail)[-400:]))
+    proxy_log = (state.get('proxy') or {}).get('log')
+    if proxy_log and os.path.exists(proxy_log):
+        with open(proxy_log, 'r', encoding='utf-8', errors='replace') as handle:
+            lines.append('  proxy: %s' % ' | '.join(handle.read().splitlines()[-4:])[-400:])
+    usage = shutil.disk_usage(state['dir'])
+    lines.append('  free disk at %s: %.1f GB; systemd on this machine: %s' % (
+        state['dir'], usage.free / 1e9, os.path.isdir('/run/systemd/system')))
+    with open(path, 'a', encoding='utf-8') as handle:
+        handle.write('\n'.join(lines) + '\n')
 
 
 def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
@@ -476,58 +560,63 @@ def _up(state, args):  # pylint: disable=too-many-locals,too-many-statements
     state['timings']['rootfs'] = round(time.monotonic() - t0, 1)
     # Addresses, names, secrets. Held until the veths are addressed, so two runs never pick the same subnet.
     lock = open(os.path.join(rootfs.CACHE, '.subnets.lock'), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    used = _used_subnets()
-    free = [n for n in range(11, 250) if SUBNET % n not in used]
-    if len(free) < len(hosts):
-        raise RuntimeError('no free 10.213.N.0/24 subnets left')
-    for host, number in zip(hosts, free):
-        host.update({'rootfs': paths[host['release']], 'subnet': number, 'machine': 'hc%d' % number,
-                     'veth': 've-hc%d' % number, 'gateway': '10.213.%d.1' % number,
-                     'address': '10.213.%d.2' % number, 'root': os.path.join(directory, 'machines', host['name']),
-                     'become_password': secrets.token_urlsafe(24)})
-    ssh_dir = os.path.join(directory, 'ssh')
-    os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
-    state['ssh_key'] = os.path.join(ssh_dir, 'id_ed25519')
-    state['known_hosts'] = os.path.join(ssh_dir, 'known_hosts')
-    state['vault_password_file'] = os.path.join(directory, 'vault-password.txt')
-    if not os.path.exists(state['ssh_key']):
-        run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'hybridchat-ccm-hosts', '-f', state['ssh_key']])
-    save_state(state)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        used = _used_subnets()
+        free = [n for n in range(11, 250) if SUBNET % n not in used]
+        if len(free) < len(hosts):
+            raise RuntimeError('no free 10.213.N.0/24 subnets left')
+        for host, number in zip(hosts, free):
+            host.update({'rootfs': paths[host['release']], 'subnet': number, 'machine': 'hc%d' % number,
+                         'veth': 've-hc%d' % number, 'gateway': '10.213.%d.1' % number,
+                         'address': '10.213.%d.2' % number, 'root': os.path.join(state['machines'], host['name']),
+                         'become_password': secrets.token_urlsafe(24)})
+        ssh_dir = os.path.join(directory, 'ssh')
+        os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+        state['ssh_key'] = os.path.join(ssh_dir, 'id_ed25519')
+        state['known_hosts'] = os.path.join(ssh_dir, 'known_hosts')
+        state['vault_password_file'] = os.path.join(directory, 'vault-password.txt')
+        if not os.path.exists(state['ssh_key']):
+            run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'hybridchat-ccm-hosts', '-f', state['ssh_key']])
+        save_state(state)
 
-    # Certificates from a local CA: the emulator's API address and every site FQDN.
-    from xemu import pki  # pylint: disable=import-outside-toplevel
-    pki_dir = os.path.join(directory, 'pki')
-    ca = pki.make_ca(os.path.join(pki_dir, 'ca'), 'hybridchat.ccm hosts test CA', days=120)
-    api_leaf = pki.issue_cert(ca, ['127.0.0.1', 'localhost'], os.path.join(pki_dir, 'api'), days=90)
-    for host in hosts:
-        for fqdn in [host['fqdn']] + host['extra_fqdns']:
-            pki.issue_cert(ca, [fqdn], os.path.join(pki_dir, fqdn), days=90)
-    state['ca_cert'] = ca.cert_path
+        # Certificates from a local CA: the emulator's API address and every site FQDN.
+        from xemu import pki  # pylint: disable=import-outside-toplevel
+        pki_dir = os.path.join(directory, 'pki')
+        ca = pki.make_ca(os.path.join(pki_dir, 'ca'), 'hybridchat.ccm hosts test CA', days=120)
+        api_leaf = pki.issue_cert(ca, ['127.0.0.1', 'localhost'], os.path.join(pki_dir, 'api'), days=90)
+        for host in hosts:
+            for fqdn in [host['fqdn']] + host['extra_fqdns']:
+                pki.issue_cert(ca, [fqdn], os.path.join(pki_dir, fqdn), days=90)
+        state['ca_cert'] = ca.cert_path
 
-    t0 = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
-        list(pool.map(lambda h: prepare_root(state, h, pki_dir), hosts))
-    state['timings']['copy'] = round(time.monotonic() - t0, 1)
-    with open(state['known_hosts'], 'w', encoding='utf-8') as handle:
-        handle.write(''.join(line + '\n' for h in hosts for line in h['known_hosts']))
-    save_state(state)
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
+            list(pool.map(lambda h: prepare_root(state, h, pki_dir), hosts))
+        state['timings']['copy'] = round(time.monotonic() - t0, 1)
+        with open(state['known_hosts'], 'w', encoding='utf-8') as handle:
+            handle.write(''.join(line + '\n' for h in hosts for line in h['known_hosts']))
+        save_state(state)
 
-    t0 = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
-        list(pool.map(lambda h: boot(state, h), hosts))
-    state['timings']['boot'] = round(time.monotonic() - t0, 1)
-    lock.close()
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(len(hosts)) as pool:
+            list(pool.map(lambda h: boot(state, h), hosts))
+        state['timings']['boot'] = round(time.monotonic() - t0, 1)
+    finally:
+        lock.close()
     save_state(state)
 
     # apt's proxy, on the controller side of every veth only.
-    mirror_hosts = sorted({re.sub(r'^[a-z]+://([^/:]+).*$', r'\1', rootfs.debian_mirror())})
+    # (scheme://host of the mirror: the proxy fetches with the mirror's own scheme)
+    mirror_hosts = sorted({re.sub(r'^([a-z]+://[^/:]+).*$', r'\1', rootfs.debian_mirror())})
     proxy_log = open(os.path.join(directory, 'logs', 'proxy.log'), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
     cmd = [sys.executable, os.path.join(HERE, 'proxy.py')]
     for host in hosts:
         cmd += ['--listen', '%s:%d' % (host['gateway'], PROXY_PORT)]
     for name in mirror_hosts:
         cmd += ['--allow', name]
+    if rootfs.machine_http_proxy():
+        cmd += ['--upstream-proxy', rootfs.machine_http_proxy()]
     proxy = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=proxy_log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                              start_new_session=True)
     proxy_log.close()
@@ -604,7 +693,7 @@ def down(state, purge=False):
             os.rmdir(path)
         except OSError:
             pass
-    machines = os.path.join(state['dir'], 'machines')
+    machines = state.get('machines') or os.path.join(state['dir'], 'machines')
     with open('/proc/self/mountinfo', 'r', encoding='utf-8') as handle:
         mounted = [line.split()[4] for line in handle if line.split()[4].startswith(machines + '/')]
     if mounted:
@@ -621,6 +710,8 @@ def cmd_down(args):
     directory = os.path.abspath(args.dir)
     state = load_state(directory)
     if state is None:
+        if args.purge and os.path.isdir(machines_dir(directory)):
+            shutil.rmtree(machines_dir(directory), ignore_errors=True)
         if args.purge and os.path.isdir(os.path.join(directory, 'machines')):
             shutil.rmtree(directory, ignore_errors=True)
         log('no hosts recorded in %s' % directory)

@@ -21,6 +21,10 @@ import subprocess
 import sys
 import time
 
+# Root's tools (chroot, useradd, debootstrap, ip) live in the sbin folders, which a CI shell may leave out of PATH.
+for _sbin in ('/usr/sbin', '/sbin'):
+    if _sbin not in os.environ.get('PATH', '').split(os.pathsep):
+        os.environ['PATH'] = os.environ.get('PATH', '/usr/bin:/bin') + os.pathsep + _sbin
 CACHE = os.environ.get('CCM_HOSTS_CACHE') or os.path.join(
     os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'hybridchat-ccm')
 PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'python3', 'openssh-server', 'sudo', 'ca-certificates', 'iproute2']
@@ -67,6 +71,23 @@ def debian_mirror():
     return 'http://deb.debian.org/debian'
 
 
+def machine_http_proxy():
+    """The HTTP proxy this machine's own apt uses to reach the mirror, if any: $http_proxy, else apt's
+    Acquire::http::Proxy. debootstrap and the containers' apt proxy go the same way."""
+    for name in ('http_proxy', 'HTTP_PROXY'):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:
+        proc = subprocess.run(['apt-config', 'shell', 'PROXY', 'Acquire::http::Proxy'], capture_output=True,
+                              text=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"^PROXY='([^']+)'", proc.stdout, re.M)
+    if match and match.group(1).upper() not in ('DIRECT', 'FALSE'):
+        return match.group(1)
+    return None
+
+
 def recipe(release):
     return {'release': release, 'variant': 'minbase', 'packages': PACKAGES, 'post': POST_STEPS,
             'mirror': debian_mirror(), 'version': RECIPE_VERSION}
@@ -107,8 +128,10 @@ def ensure_rootfs(release, quiet=False):
         _log(quiet, 'building the %s root file system in %s (debootstrap from %s, about 90 s, once per machine)'
              % (release, path, rec['mirror']))
         cmd = ['debootstrap', '--variant=minbase', '--include=' + ','.join(PACKAGES), release, tmp, rec['mirror']]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              env=dict(os.environ, PATH=os.environ.get('PATH', '') + ':/usr/sbin:/sbin'))
+        env = dict(os.environ, PATH=os.environ.get('PATH', '') + ':/usr/sbin:/sbin')
+        if machine_http_proxy():
+            env['http_proxy'] = machine_http_proxy()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if proc.returncode != 0:
             log = os.path.join(base, 'debootstrap-%s.log' % release)
             with open(log, 'w', encoding='utf-8') as handle:

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# `make bench-hosts`: deploy.yml over SSH + sudo on Debian 12 hosts booted with systemd in systemd-nspawn
+# (tools/nspawn/hosts.py, root needed), side by side in one run with a floor play of `ansible.builtin.ping` tasks
+# on the same hosts: the first converge (nginx from apt), the idempotent rerun, the floor, the tasks executed and
+# skipped per site and the X API calls per site. Writes the section between <!-- bench-hosts:start/end --> of
+# BENCHMARKS.md (scripts/bench.sh keeps it).
+# Usage: scripts/bench-hosts.sh   (BENCH_HOSTS_SITES="1 4", BENCH_FLOOR_TASKS=8, BENCH_FORKS=10)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+export PATH="$top/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$top/.collections"
+export PYTHONPATH="$top/.collections:$top/tools"
+export ANSIBLE_HOME="$top/.ansible"
+export ANSIBLE_CONFIG="$top/extensions/molecule/nspawn/ansible.cfg"
+export ANSIBLE_NOCOLOR=1 ANSIBLE_DEPRECATION_WARNINGS=false
+py="$top/.venv/bin/python"
+tool="$top/tools/nspawn/hosts.py"
+sizes=${BENCH_HOSTS_SITES:-1 4}
+floor=${BENCH_FLOOR_TASKS:-8}
+forks=${BENCH_FORKS:-10}
+python3 "$tool" check
+work=$(mktemp -d /tmp/ccm-bench-hosts.XXXXXX)
+current=""
+trap '[ -n "$current" ] && "$py" "$tool" down --dir "$current" --purge >/dev/null 2>&1; rm -rf "$work"' EXIT
+results="$work/results.jsonl"
+now() { "$py" -c 'import time; print("%.3f" % time.monotonic())'; }
+# The floor: as many module runs as a converged site needs, each a round trip over SSH with sudo, like the role's.
+{
+  echo '---'
+  echo '- name: Floor, the necessary module runs as ping tasks'
+  echo '  hosts: ccm'
+  echo '  become: true'
+  echo '  gather_facts: false'
+  echo '  tasks:'
+  for i in $(seq 1 "$floor"); do
+    printf '    - name: Ping %d\n      ansible.builtin.ping:\n' "$i"
+  done
+} >"$work/floor.yml"
+
+api_calls() { # dir [--clear]: X API calls recorded by the emulator (JSON counts)
+  "$py" - "$1" "${2:-}" <<'PY'
+import json, sys
+import requests
+state = json.load(open(sys.argv[1] + '/hosts.json'))
+url = state['api_url'] + '/_emulator/requests'
+counts = requests.get(url, verify=state['ca_cert'], timeout=30).json()['counts']
+if sys.argv[2] == '--clear':
+    requests.delete(url, verify=state['ca_cert'], timeout=30).raise_for_status()
+print(json.dumps(counts))
+PY
+}
+
+for n in $sizes; do
+  current="$work/hosts-$n"
+  specs=()
+  for i in $(seq 1 "$n"); do specs+=("--host=bench$i:bookworm:chat$i.bench.test"); done
+  echo "== $n Debian 12 host(s): booting"
+  "$py" "$tool" up --dir "$current" "${specs[@]}" --quiet
+  api_calls "$current" --clear >/dev/null
+  for run in converge rerun floor; do
+    log="$work/$run-$n.log"
+    playbook=hybridchat.ccm.deploy
+    [ "$run" = floor ] && playbook="$work/floor.yml"
+    t0=$(now)
+    if ! ansible-playbook -i "$current/inventory" --vault-password-file "$current/vault-password.txt" -f "$forks" \
+        "$playbook" >"$log" 2>&1; then
+      tail -40 "$log"
+      echo "$run failed on $n host(s): see above" >&2
+      exit 1
+    fi
+    t1=$(now)
+    calls=$(api_calls "$current" --clear)
+    "$py" - "$log" "$run" "$n" "$t0" "$t1" "$calls" >>"$results" <<'PY'
+import json, re, sys
+log, run, n, t0, t1, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+text = open(log, encoding='utf-8').read()
+# Per-host results of the first host: executed (ok/changed, includes not counted) and skipped.
+executed = len(re.findall(r'^(?:ok|changed): \[bench1(?:[\] ]| ->)', text, re.M))
+skipped = len(re.findall(r'^skipping: \[bench1(?:[\] ]| ->)', text, re.M))
+recap = re.findall(r'^(bench\d+)\s+: ok=(\d+)\s+changed=(\d+)', text, re.M)
+print(json.dumps({'run': run, 'sites': n, 'seconds': round(t1 - t0, 1), 'executed': executed, 'skipped': skipped,
+                  'unchanged': sum(1 for r in recap if r[2] == '0'), 'calls': json.loads(calls)}))
+PY
+    echo "   $run: $(tail -1 "$results")"
+  done
+  "$py" "$tool" down --dir "$current" --purge >/dev/null
+  current=""
+done
+
+"$py" - "$results" "$floor" "$forks" <<'PY'
+import datetime, json, os, sys
+rows = [json.loads(line) for line in open(sys.argv[1], encoding='utf-8')]
+floor, forks = int(sys.argv[2]), sys.argv[3]
+by = {}
+for row in rows:
+    by.setdefault(row['sites'], {})[row['run']] = row
+sizes = sorted(by)
+out = ['<!-- bench-hosts:start -->', '## On real hosts over SSH (`make bench-hosts`)', '',
+       'Written by scripts/bench-hosts.sh on %s UTC: Debian 12 booted with systemd in systemd-nspawn, reached over SSH'
+       % datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'),
+       'as an unprivileged user with sudo (a password), `--forks %s`, Ansible defaults (no pipelining), XAA sites'
+       ' with the bridge as a systemd service. The floor is a play of %d `ansible.builtin.ping` tasks with `become`'
+       % (forks, floor),
+       '(the module runs a converged site needs) on the same hosts in the same run.', '',
+       '| sites | first converge | idempotent rerun | floor (%d pings) | rerun / floor | tasks per site on rerun: executed (skipped) | unchanged on rerun | X API calls per site, rerun |' % floor,
+       '|---:|---:|---:|---:|---:|---:|---:|---:|']
+for n in sizes:
+    r = by[n]
+    out.append('| %d | %.1f s | %.1f s | %.1f s | %.2f | %d (%d) | %d/%d | %.1f |' % (
+        n, r['converge']['seconds'], r['rerun']['seconds'], r['floor']['seconds'],
+        r['rerun']['seconds'] / r['floor']['seconds'], r['rerun']['executed'], r['rerun']['skipped'],
+        r['rerun']['unchanged'], n, r['rerun']['calls'].get('total', 0) / n))
+if len(sizes) > 1:
+    a, b = sizes[0], sizes[-1]
+    growth = by[b]['rerun']['seconds'] / by[a]['rerun']['seconds']
+    fgrowth = by[b]['floor']['seconds'] / by[a]['floor']['seconds']
+    out += ['', 'Growing from %d to %d sites: rerun x%.2f, floor x%.2f (ratio %.2f).' % (a, b, growth, fgrowth,
+                                                                                       growth / fgrowth)]
+out += ['', 'Load average at the end: %s.' % ', '.join('%.2f' % x for x in os.getloadavg()), '<!-- bench-hosts:end -->']
+section = '\n'.join(out) + '\n'
+print(section)
+try:
+    old = open('BENCHMARKS.md', encoding='utf-8').read()
+except OSError:
+    old = ''
+start, end = old.find('<!-- bench-hosts:start -->'), old.find('<!-- bench-hosts:end -->')
+if start >= 0 and end > start:
+    new = old[:start] + section + old[end + len('<!-- bench-hosts:end -->'):].lstrip('\n')
+else:
+    new = old.rstrip('\n') + '\n\n' + section
+open('BENCHMARKS.md', 'w', encoding='utf-8').write(new)
+PY
