@@ -90,7 +90,7 @@ def test_provided_content_and_status_thresholds(make_stack):
     assert 'lower ccm_twitter_tls_fail_days or raise ccm_twitter_tls_renew_days' in wrong.out, wrong.out
 
     # A key that does not belong to the certificate fails before anything is written.
-    _, other_key = _issue(stack, site['fqdn'], 20, 'other')
+    other_key = _issue(stack, site['fqdn'], 20, 'other')[1]
     stack.set_host_var('site00', 'ccm_twitter_tls_key_content', other_key)
     mismatch = stack.playbook('deploy.yml')
     assert mismatch.rc != 0
