@@ -61,7 +61,7 @@ hosts: deps system ## the playbooks over SSH+sudo on Debian 12/13 booted in syst
 build: deps ## build the collection tarball and run galaxy-importer on it
 	scripts/test.sh build
 
-compat: deps ## sanity + units on ansible-core 2.21 and 2.18
+compat: deps ## other ansible-core releases: 2.18 and 2.21 (sanity, units, integration, a playbook scenario), 2.20 (sanity, units)
 	scripts/test.sh compat
 
 changelog: venv ## lint the changelog fragments
