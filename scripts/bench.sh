@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # `make bench`: deploy.yml against the X API emulator for 1 and 20 sites (each with its own X app, a CCM stand-in,
 # one private nginx), on the Account Activity API (AAA) and on the X Activity API (XAA, with the delivery bridge
-# as a plain process per site): wall time of the first converge and of the idempotent rerun, and X API calls per
-# site from the emulator's request log against the fewest calls possible. Writes the table into BENCHMARKS.md.
-# Usage: scripts/bench.sh            (BENCH_SITES="1 20" BENCH_APIS="aaa xaa" BENCH_FORKS=10 by default)
+# as a plain process per site). In one run and side by side for each size: the first converge, the idempotent
+# rerun, and a FLOOR play of ansible.builtin.ping tasks on the same inventory, as many as the module runs a converged
+# site NECESSARILY does (listed below). Writes the times, the ratios, the tasks per site and the X API calls per site
+# (from the emulator's request log, against the fewest calls possible) into BENCHMARKS.md.
+#
+# Usage: scripts/bench.sh        (BENCH_SITES="1 20" BENCH_APIS="aaa xaa" BENCH_FORKS=10 by default)
+#
+# Real hosts over SSH: BENCH_INVENTORY=PATH runs the same three plays against that inventory (group ccm, as the
+# playbooks use it; every host already has what deploy.yml needs) instead of starting emulator stacks.
+# BENCH_API=aaa|xaa says which floor applies (default aaa), BENCH_LABEL names the run, and BENCH_STACK_DIR (a
+# tools/demo_stack.py directory whose emulator the inventory uses) adds the X API calls. The result goes into its
+# own section of BENCHMARKS.md (<!-- bench-hosts:start --> ... <!-- bench-hosts:end -->); the local table stays.
+#   BENCH_INVENTORY=/tmp/nspawn/inventory.yml BENCH_API=xaa BENCH_LABEL="2 nspawn hosts, SSH" scripts/bench.sh
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -20,6 +30,38 @@ py="$venv/bin/python"
 stack() { "$py" tools/demo_stack.py "$@"; }
 now() { "$py" -c 'import time; print("%.3f" % time.monotonic())'; }
 
+# The module runs a converged site cannot do without (the floor). Host: tasks run on the CCM host (with the play's
+# become); controller: tasks run on the controller (the argument-spec validation, and the X API calls, delegated).
+#   host (4):       look at the host (one read: markers, directories, packages, the account id, the vhost's and the
+#                   bridge's files and health), read the provided certificate, read its key (they must match),
+#                   CCM's env file (which keys would change)
+#   controller (4): argument validation, CRC preflight through nginx, webhook, subscription (AAA) or subscriptions (XAA)
+floor_counts() { # api -> "HOST CONTROLLER"
+  case "$1" in
+    aaa|xaa) echo "4 4" ;;
+    *) echo "unknown api $1" >&2; exit 2 ;;
+  esac
+}
+
+write_floor() { # api file
+  read -r host ctrl <<<"$(floor_counts "$1")"
+  {
+    echo "---"
+    echo "# The floor of a converged ${1^^} site: $host module runs on the host, $ctrl on the controller (scripts/bench.sh)."
+    echo "- name: Floor of the necessary module runs"
+    echo "  hosts: ccm"
+    echo "  gather_facts: false"
+    echo "  become: true"
+    echo "  tasks:"
+    for i in $(seq 1 "$host"); do
+      printf '    - name: Host module run %d\n      ansible.builtin.ping:\n' "$i"
+    done
+    for i in $(seq 1 "$ctrl"); do
+      printf '    - name: Controller module run %d\n      ansible.builtin.ping:\n      delegate_to: localhost\n      become: false\n' "$i"
+    done
+  } >"$2"
+}
+
 if [ ! -x "$venv/bin/ansible-playbook" ]; then
   make -s deps
 fi
@@ -29,36 +71,65 @@ results="$work/results.jsonl"
 current=""
 trap '[ -n "$current" ] && stack down --dir "$current" --quiet >/dev/null 2>&1; true' EXIT
 
-for api in $apis; do
-for n in $sizes; do
-  current="$work/stack-$api-$n"
-  echo "== $n site(s) on $api: starting the emulator, $n CCM stand-in(s), nginx"
-  xaa=0; [ "$api" = xaa ] && xaa=$n
-  stack up --dir "$current" --sites "$n" --xaa "$xaa" --quiet
-  stack api-calls --dir "$current" --clear >/dev/null
-  inventory="$current/inventory/hosts.yml"
-  for run in converge rerun; do
-    log="$work/deploy-$api-$n-$run.log"
+# run_plays LABEL API SITES INVENTORY STACK_DIR: converge, rerun, floor -> one line of results.jsonl
+run_plays() {
+  local label=$1 api=$2 n=$3 inventory=$4 stack_dir=$5
+  local floor="$work/floor-$api.yml"
+  write_floor "$api" "$floor"
+  [ -n "$stack_dir" ] && stack api-calls --dir "$stack_dir" --clear >/dev/null
+  for run in converge rerun floor; do
+    local log="$work/$label-$run.log" playbook=playbooks/deploy.yml
+    [ "$run" = floor ] && playbook=$floor
+    local t0 t1 calls='{}'
     t0=$(now)
-    if ! "$venv/bin/ansible-playbook" -i "$inventory" -f "$forks" playbooks/deploy.yml >"$log" 2>&1; then
+    if ! "$venv/bin/ansible-playbook" -i "$inventory" -f "$forks" "$playbook" >"$log" 2>&1; then
       tail -40 "$log"
-      echo "deploy.yml failed ($n sites on $api, $run): see $log" >&2
+      echo "$playbook failed ($label, $run): see $log" >&2
       exit 1
     fi
     t1=$(now)
-    calls=$(stack api-calls --dir "$current" --clear)
-    changed=$(grep -cE '^site[0-9]+ +: .* changed=0 ' "$log" || true)
-    printf '{"api": "%s", "sites": %s, "run": "%s", "seconds": %s, "hosts_unchanged": %s, "calls": %s}\n' \
-      "$api" "$n" "$run" "$("$py" -c "print(round($t1 - $t0, 1))")" "$changed" "$(printf '%s' "$calls" | tr -d '\n')" \
-      >>"$results"
+    if [ -n "$stack_dir" ]; then
+      calls=$(stack api-calls --dir "$stack_dir" --clear | tr -d '\n')
+    fi
+    "$py" - "$log" "$label" "$api" "$n" "$run" "$t0" "$t1" "$calls" >>"$results" <<'PY'
+import json, re, sys
+log, label, api, n, run, t0, t1, calls = sys.argv[1:]
+recap = re.findall(r'^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)',
+                   open(log, encoding='utf-8').read(), re.M)
+hosts = [r for r in recap if r[0] != 'localhost']
+print(json.dumps({'label': label, 'api': api, 'sites': int(n), 'run': run, 'seconds': round(float(t1) - float(t0), 1),
+                  'ok': sum(int(r[1]) for r in hosts) / max(len(hosts), 1),
+                  'skipped': sum(int(r[4]) for r in hosts) / max(len(hosts), 1),
+                  'unchanged': sum(1 for r in hosts if r[2] == '0'), 'hosts': len(hosts), 'calls': json.loads(calls)}))
+PY
     echo "   $run: $("$py" -c "print(round($t1 - $t0, 1))") s"
   done
-  stack down --dir "$current" --quiet
-  current=""
-done
-done
+}
 
-"$py" - "$results" "$forks" <<'EOF'
+if [ -n "${BENCH_INVENTORY:-}" ]; then
+  api=${BENCH_API:-aaa}
+  label=${BENCH_LABEL:-external}
+  hosts=$("$venv/bin/ansible-inventory" -i "$BENCH_INVENTORY" --list | "$py" -c \
+    'import json,sys; d=json.load(sys.stdin); print(len(d.get("ccm", {}).get("hosts", [])))')
+  echo "== $hosts host(s) of $BENCH_INVENTORY ($label, $api)"
+  run_plays "hosts" "$api" "$hosts" "$BENCH_INVENTORY" "${BENCH_STACK_DIR:-}"
+  mode=hosts
+else
+  mode=local
+  for api in $apis; do
+    for n in $sizes; do
+      current="$work/stack-$api-$n"
+      echo "== $n site(s) on $api: starting the emulator, $n CCM stand-in(s), nginx"
+      xaa=0; [ "$api" = xaa ] && xaa=$n
+      stack up --dir "$current" --sites "$n" --xaa "$xaa" --quiet
+      run_plays "$api-$n" "$api" "$n" "$current/inventory/hosts.yml" "$current"
+      stack down --dir "$current" --quiet
+      current=""
+    done
+  done
+fi
+
+"$py" - "$results" "$forks" "$mode" "${BENCH_LABEL:-external}" "${BENCH_INVENTORY:-}" <<'EOF'
 import datetime
 import json
 import os
@@ -69,7 +140,7 @@ import sys
 from ansible.release import __version__ as ansible_version
 
 rows = [json.loads(line) for line in open(sys.argv[1], encoding='utf-8')]
-forks = sys.argv[2]
+forks, mode, label, inventory = sys.argv[2:6]
 # Fewest X API calls a site can cost with nothing known in advance (account id and bearer token not in the
 # inventory): first converge = user lookup + oauth2/token + webhook list + create + subscribe;
 # rerun = oauth2/token + webhook list + subscription check (the account id is read back from CCM's env file).
@@ -77,6 +148,8 @@ forks = sys.argv[2]
 # dm.sent) + the AAA subscription check; rerun = oauth2/token + webhook list + subscription list (AAA is not asked
 # again: a marker on the host says its subscription is gone).
 MINIMUM = {'aaa': {'converge': 5, 'rerun': 3}, 'xaa': {'converge': 8, 'rerun': 3}}
+FLOOR = {'aaa': (4, 4), 'xaa': (4, 4)}  # host, controller: as scripts/bench.sh's floor_counts
+BAR = 1.3
 
 
 def cpu():
@@ -98,67 +171,132 @@ def mem_gb():
         return '?'
 
 
-nginx = subprocess.run(['nginx', '-v'], capture_output=True, text=True, check=False).stderr.strip()
+def per_site(calls, sites):
+    return '%.1f' % (calls['total'] / sites) if calls.get('total') is not None else 'n/a'
+
+
+by_size = {}
+for row in rows:
+    by_size.setdefault((row['api'], row['sites']), {})[row['run']] = row
+table = [
+    '| activity API | sites | first converge | idempotent rerun | floor (pings) | rerun / floor (bar <= %.1f) '
+    '| tasks per site on the rerun: run + skipped | unchanged hosts on rerun | API calls per site, converge (min) '
+    '| API calls per site, rerun (min) |' % BAR,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+]
+for (api, sites), runs in sorted(by_size.items()):
+    conv, rerun, floor = runs['converge'], runs['rerun'], runs['floor']
+    ratio = rerun['seconds'] / floor['seconds']
+    table.append('| %s | %d | %.1f s | %.1f s | %.1f s (%d) | %.2f %s | %.0f + %.0f | %d/%d | %s (%d) | %s (%d) |' % (
+        api.upper(), sites, conv['seconds'], rerun['seconds'], floor['seconds'], sum(FLOOR[api]), ratio,
+        'yes' if ratio <= BAR else 'NO', rerun['ok'], rerun['skipped'], rerun['unchanged'], sites,
+        per_site(conv['calls'], sites), MINIMUM[api]['converge'], per_site(rerun['calls'], sites), MINIMUM[api]['rerun']))
+growth = []
+for api in sorted({api for api, _ in by_size}):
+    sizes = sorted(sites for a, sites in by_size if a == api)
+    if len(sizes) < 2:
+        continue
+    small, large = by_size[(api, sizes[0])], by_size[(api, sizes[-1])]
+    rerun_growth = large['rerun']['seconds'] / small['rerun']['seconds']
+    floor_growth = large['floor']['seconds'] / small['floor']['seconds']
+    growth.append('- %s, %d -> %d sites: the rerun grows %.2fx, the floor %.2fx: %.2f (bar <= %.1f: %s)' % (
+        api.upper(), sizes[0], sizes[-1], rerun_growth, floor_growth, rerun_growth / floor_growth, BAR,
+        'yes' if rerun_growth / floor_growth <= BAR else 'NO'))
+families = []
+for (api, sites), runs in sorted(by_size.items()):
+    for run in ('converge', 'rerun'):
+        found = runs[run]['calls'].get('by_family')
+        if found:
+            families.append('- %s, %d site(s), %s: %s' % (api.upper(), sites, run, ', '.join(
+                '`%s` %d' % (name, count) for name, count in sorted(found.items()))))
+floor_text = [
+    'The floor is a play of `ansible.builtin.ping` tasks on the same inventory, as many as the module runs a converged',
+    'site cannot do without: 8 on AAA and on XAA. On the host, with the play\'s become: one look at the host (a read-only',
+    '`sh` script: pending markers, directories, packages, the account id in CCM\'s env file, the SHA-1 of the vhost and',
+    'of the bridge\'s files, the bridge\'s health), the provided certificate, its key, CCM\'s env file (which keys would',
+    'change). On the controller: the argument validation, the CRC preflight, the webhook, the subscription(s).',
+    'The rerun runs exactly these module runs, plus tasks that run no module: the one cross-field `assert`, the',
+    'certificate `assert`, the result `set_fact`, and a few skipped tasks (one include for all the work a converged',
+    'site does not need, the vhost when its SHA-1 matches, the missing-file `stat` and the expiry warning).',
+    'A ping is the lightest module there is: the rerun\'s module runs are heavier (the certificate and key reads import',
+    '`cryptography`, the X API modules `requests` and `requests-oauthlib` and wait for the emulator), so with as many',
+    'module runs as the floor, rerun / floor is their weight against a ping, no longer the number of tasks.',
+]
+nginx = subprocess.run(['nginx', '-v'], capture_output=True, text=True, check=False).stderr.strip() or 'no local nginx'
+stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M')
+machine = [
+    '- %s, %s CPU(s), %s GB RAM, %s %s' % (cpu(), os.cpu_count(), mem_gb(), platform.system(), platform.release()),
+    '- Python %s, ansible-core %s, %s' % (platform.python_version(), ansible_version, nginx),
+    '- load average at the end: %s (other work on the machine slows the wall times)' % ', '.join(
+        '%.2f' % x for x in os.getloadavg()),
+]
+
+try:
+    with open('BENCHMARKS.md', encoding='utf-8') as handle:
+        old = handle.read()
+except OSError:
+    old = ''
+
+
+def section(text, name):
+    start, end = text.find('<!-- %s:start -->' % name), text.find('<!-- %s:end -->' % name)
+    if start < 0 or end < 0:
+        return ''
+    return text[start:end + len('<!-- %s:end -->' % name)]
+
+
+if mode == 'hosts':
+    block = ['<!-- bench-hosts:start -->', '## Real hosts', '',
+             'Written by `BENCH_INVENTORY=... scripts/bench.sh` on %s UTC: %s (`%s`), `--forks %s`.' % (
+                 stamp, label, inventory, forks), ''] + table + [''] + growth + families + [''] + floor_text + [
+        '', 'Controller:', ''] + machine + ['<!-- bench-hosts:end -->']
+    kept_hosts = '\n'.join(block)
+    head = old.split('<!-- bench-hosts:start -->')[0].split('<!-- bench-bridge:start -->')[0].rstrip('\n')
+    out = head + '\n\n' + kept_hosts + '\n'
+    bridge = section(old, 'bench-bridge')
+    if bridge:
+        out += '\n' + bridge + '\n'
+    with open('BENCHMARKS.md', 'w', encoding='utf-8') as handle:
+        handle.write(out)
+    print('\n'.join(block))
+    sys.exit(0)
+
 lines = [
     '# Benchmarks',
     '',
-    'Written by `make bench` (scripts/bench.sh) on %s UTC. `deploy.yml` runs against the X API emulator; every site'
-    % datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'),
+    'Written by `make bench` (scripts/bench.sh) on %s UTC. `deploy.yml` runs against the X API emulator; every site' % stamp,
     'has its own X app (v2), CCM stand-in and vhost in one private-prefix nginx, all on this machine, with'
     ' `--forks %s`.' % forks,
+    'In one run and side by side for each size: the first converge, the idempotent rerun and the floor.',
+    '',
+] + table + [''] + growth + [''] + floor_text + [
+    '',
     'API calls are counted from the emulator\'s request log; the minimum is what a site must cost when neither the',
     'account id nor a bearer token is in the inventory (converge: user lookup, `oauth2/token`, webhook list, create,',
     'subscribe; rerun: `oauth2/token`, webhook list, subscription check, since the account id is read back from',
-    'CCM\'s env file next to the same access token).',
+    'CCM\'s env file next to the same access token). Calls by endpoint family (all sites together):',
     '',
-    '| activity API | sites | first converge | idempotent rerun | unchanged hosts on rerun | API calls per site, converge (min) | API calls per site, rerun (min) |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-]
-by_size = {}
-for row in rows:
-    by_size.setdefault((row.get('api', 'aaa'), row['sites']), {})[row['run']] = row
-for (api, sites), runs in sorted(by_size.items()):
-    conv, rerun = runs['converge'], runs['rerun']
-    lines.append('| %s | %d | %.1f s | %.1f s | %d/%d | %.1f (%d) | %.1f (%d) |' % (
-        api.upper(), sites, conv['seconds'], rerun['seconds'], rerun['hosts_unchanged'], sites,
-        conv['calls']['total'] / sites, MINIMUM[api]['converge'], rerun['calls']['total'] / sites,
-        MINIMUM[api]['rerun']))
-lines += ['', 'Calls by endpoint family (all sites together):', '']
-for (api, sites), runs in sorted(by_size.items()):
-    for run in ('converge', 'rerun'):
-        families = runs[run]['calls']['by_family']
-        lines.append('- %s, %d site(s), %s: %s' % (api.upper(), sites, run, ', '.join(
-            '`%s` %d' % (name, count) for name, count in sorted(families.items()))))
-lines += ['', 'On XAA a rerun reads the subscription list with the OAuth 1.0a user context (X\'s specification allows it),',
-          'so it costs what AAA costs; the converge fetches the app-only bearer token once per module that writes.']
-lines += [
+] + families + [
     '',
-    'The wall time is Ansible working through about 35 tasks per site on the controller (CPU bound with few cores);',
-    'the emulator answers in milliseconds, the real X API adds its latency to each of the calls above.',
+    'On XAA a rerun reads the subscription list with the OAuth 1.0a user context (X\'s specification allows it),',
+    'so it costs what AAA costs; the converge fetches the app-only bearer token once per module that writes.',
     '',
     'Setting `ccm_twitter_account_id` and `ccm_twitter_bearer_token` in the inventory saves the user lookup of the',
     'first run and the token call on every run. On the one-webhook tiers the webhook endpoints allow 15 requests per 15 minutes per app',
     '(v1.1); see README.md, "Rate limits and quotas".',
     '',
+    'Real hosts over SSH (each task a round trip): `BENCH_INVENTORY=INVENTORY BENCH_API=aaa|xaa scripts/bench.sh`',
+    'writes its own section below.',
+    '',
     '## Machine',
     '',
-    '- %s, %s CPU(s), %s GB RAM, %s %s' % (cpu(), os.cpu_count(), mem_gb(), platform.system(), platform.release()),
-    '- Python %s, ansible-core %s, %s' % (platform.python_version(), ansible_version, nginx),
-    '- load average at the end: %s (other work on the machine slows the wall times)' % ', '.join(
-        '%.2f' % x for x in os.getloadavg()),
-    '',
-]
-# Sections other scripts write (between <!-- NAME:start --> and <!-- NAME:end -->) are kept as they are.
-kept = ''
-try:
-    with open('BENCHMARKS.md', encoding='utf-8') as handle:
-        old = handle.read()
-    start = old.find('<!-- bench-bridge:start -->')
-    if start >= 0:
-        kept = '\n' + old[start:].rstrip('\n') + '\n'
-except OSError:
-    pass
+] + machine + ['']
+out = '\n'.join(lines)
+for name in ('bench-hosts', 'bench-bridge'):
+    kept = section(old, name)
+    if kept:
+        out += '\n' + kept + '\n'
 with open('BENCHMARKS.md', 'w', encoding='utf-8') as handle:
-    handle.write('\n'.join(lines) + kept)
+    handle.write(out)
 print('\n'.join(lines))
 EOF

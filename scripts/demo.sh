@@ -91,7 +91,7 @@ step "Move ccm-demo to $second_fqdn while DMs keep coming: playbooks/change_fqdn
 ) &
 sender=$!
 rm -f "$demo_dir/stop-dms"
-playbook playbooks/change_fqdn.yml --limit ccm-demo -e "new_fqdn=$second_fqdn"
+playbook playbooks/change_fqdn.yml --limit ccm-demo -e "ccm_twitter_new_fqdn=$second_fqdn"
 touch "$demo_dir/stop-dms"; wait "$sender" || true
 sent=$(cat "$demo_dir/dms-sent")
 "$venv/bin/python" - "$demo_dir" "$sent" <<'PY' | sed 's/^/   /'

@@ -74,10 +74,11 @@ options:
     type: str
   api_url:
     description:
-      - Base URL of the X API, for a proxy or a test emulator.
+      - Base URL of the X API, for a proxy or a test emulator. X serves the API as V(https://api.x.com);
+        V(https://api.twitter.com) still answers.
       - If not set, the environment variable E(TWITTER_API_URL) is used.
     type: str
-    default: https://api.twitter.com
+    default: https://api.x.com
   validate_certs:
     description:
       - Verify the TLS certificate of the API endpoint. Only turn this off for tests.

@@ -13,7 +13,7 @@ import re
 
 from urllib.parse import urlsplit
 
-DEFAULT_API_URL = 'https://api.twitter.com'
+DEFAULT_API_URL = 'https://api.x.com'
 USERNAME_RE = re.compile(r'^[A-Za-z0-9_]{1,15}$')
 WEBHOOK_ID_RE = re.compile(r'^[0-9]{1,19}$')
 MAX_URL_LENGTH = 200

@@ -40,7 +40,7 @@ def test_change_fqdn_and_rollback(make_stack):
     # Refuses to guess: -e new_fqdn for one site only, a name that differs, and no -e ccm_twitter_fqdn.
     many = stack.playbook('change_fqdn.yml', extra={'new_fqdn': 'x.ccm.test'})
     assert many.rc != 0 and 'for one site (--limit HOST)' in many.out
-    same = stack.playbook('change_fqdn.yml', '--limit', 'site00', extra={'new_fqdn': first[0]})
+    same = stack.playbook('change_fqdn.yml', '--limit', 'site00', extra={'ccm_twitter_new_fqdn': first[0]})
     assert same.rc != 0 and 'must differ from the current ccm_twitter_fqdn' in same.out
     pinned = stack.playbook('change_fqdn.yml', '--limit', 'site00',
                             extra={'new_fqdn': second[0], 'ccm_twitter_fqdn': first[0]})

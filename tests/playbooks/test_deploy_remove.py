@@ -59,7 +59,7 @@ def test_deploy_twice_status_remove(make_stack):
         assert stack.hook_of(other, other['webhook_url'])['valid']
 
     stack.api_calls(clear=True)
-    removed = stack.playbook('remove.yml', '--limit', 'site02', extra={'remove_env_keys': 'true'})
+    removed = stack.playbook('remove.yml', '--limit', 'site02', extra={'ccm_twitter_remove_env_keys': 'true'})
     assert removed.rc == 0, removed.out
     # v1.1 allows 15 webhook lists per 15 minutes per app: the removal lists once.
     lists = {family: count for family, count in stack.api_calls()['by_family'].items() if family.startswith('v1.webhooks.list')}

@@ -25,10 +25,10 @@ def test_status_unhealthy_and_repair(make_stack):
     assert unhealthy.rc != 0
     assert 'FAIL  site00 %s' % site['fqdn'] in unhealthy.out
     assert 'valid=False' in unhealthy.out
-    assert 'X marks the webhook invalid (run with -e repair=true)' in unhealthy.out
+    assert 'X marks the webhook invalid (run with -e ccm_twitter_repair=true)' in unhealthy.out
     assert not stack.hook_of(site, site['webhook_url'])['valid']  # status alone changes nothing
 
-    repaired = stack.playbook('status.yml', extra={'repair': 'true'})
+    repaired = stack.playbook('status.yml', extra={'ccm_twitter_repair': 'true'})
     assert repaired.rc == 0, repaired.out
     assert repaired.changed()['site00'] >= 1
     assert stack.hook_of(site, site['webhook_url'])['valid']
@@ -42,7 +42,7 @@ def test_status_unhealthy_and_repair(make_stack):
     assert response.status_code in (200, 204), response.text
     unsubscribed = stack.playbook('status.yml')
     assert unsubscribed.rc != 0
-    assert 'the account is not subscribed (run with -e repair=true)' in unsubscribed.out
+    assert 'the account is not subscribed (run with -e ccm_twitter_repair=true)' in unsubscribed.out
     assert stack.playbook('status.yml', extra={'repair': 'true'}).rc == 0
     assert site['account_id'] in stack.hook_of(site, site['webhook_url'])['subscriptions']
 

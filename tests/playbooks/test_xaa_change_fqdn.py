@@ -52,7 +52,7 @@ def test_change_fqdn_on_xaa_loses_no_dm(make_stack, max_webhooks):
     sender = DmSender(stack, site)
     sender.start()
     time.sleep(1.5)
-    moved = stack.playbook('change_fqdn.yml', extra={'new_fqdn': NEW})
+    moved = stack.playbook('change_fqdn.yml', extra={'ccm_twitter_new_fqdn': NEW})
     time.sleep(1.5)
     sender.stopped.set()
     sender.join(timeout=30)

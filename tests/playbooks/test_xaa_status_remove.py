@@ -61,7 +61,7 @@ def test_status_both_apis_deadline_repair_remove(make_stack):
     assert broken.rc != 0 and _line(broken.out, 'site00').startswith('FAIL  site00'), broken.out
     assert 'XAA subscriptions of the account are missing' in broken.out
     repaired = stack.playbook('status.yml', '--limit', 'site00', '-vvv', '--diff',
-                              extra={'repair': 'true', 'ccm_status_now': '2026-12-07T00:00:00Z'})
+                              extra={'ccm_twitter_repair': 'true', 'ccm_status_now': '2026-12-07T00:00:00Z'})
     assert repaired.rc == 0, repaired.out
     _no_secret(xaa, repaired.out)
     assert sorted(s['event_type'] for s in stack.xaa_subscriptions(xaa)) == ['dm.received', 'dm.sent']
