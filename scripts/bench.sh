@@ -109,8 +109,7 @@ PY
 if [ -n "${BENCH_INVENTORY:-}" ]; then
   api=${BENCH_API:-aaa}
   label=${BENCH_LABEL:-external}
-  hosts=$("$venv/bin/ansible-inventory" -i "$BENCH_INVENTORY" --list | "$py" -c \
-    'import json,sys; d=json.load(sys.stdin); print(len(d.get("ccm", {}).get("hosts", [])))')
+  hosts=$("$venv/bin/ansible" -i "$BENCH_INVENTORY" ccm --list-hosts | tail -n +2 | grep -c .)
   echo "== $hosts host(s) of $BENCH_INVENTORY ($label, $api)"
   run_plays "hosts" "$api" "$hosts" "$BENCH_INVENTORY" "${BENCH_STACK_DIR:-}"
   mode=hosts
@@ -285,8 +284,9 @@ lines = [
     'first run and the token call on every run. On the one-webhook tiers the webhook endpoints allow 15 requests per 15 minutes per app',
     '(v1.1); see README.md, "Rate limits and quotas".',
     '',
-    'Real hosts over SSH (each task a round trip): `BENCH_INVENTORY=INVENTORY BENCH_API=aaa|xaa scripts/bench.sh`',
-    'writes its own section below.',
+    'Real hosts over SSH (each task a round trip): `make bench-hosts` boots Debian hosts in systemd-nspawn and writes',
+    'its own section below (`BENCH_INVENTORY=INVENTORY BENCH_API=aaa|xaa scripts/bench.sh` runs the same three plays',
+    'against an inventory of your own).',
     '',
     '## Machine',
     '',
