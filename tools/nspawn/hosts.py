@@ -811,6 +811,9 @@ def build_parser():
 
 
 def main(argv=None):
+    # The hosts are Debian systems: their files get the modes a normal install gives them, whatever umask the
+    # shell that runs the tests has (077 would lock the unprivileged SSH user out of /).
+    os.umask(0o022)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

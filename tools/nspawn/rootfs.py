@@ -139,6 +139,7 @@ def ensure_rootfs(release, quiet=False):
             shutil.rmtree(tmp, ignore_errors=True)
             raise RuntimeError('debootstrap of %s failed (rc %d), see %s: %s'
                                % (release, proc.returncode, log, (proc.stdout + proc.stderr)[-600:]))
+        os.chmod(tmp, 0o755)  # the root directory of the system, as on any Debian host
         for step in POST_STEPS:
             subprocess.run(['chroot', tmp, '/bin/sh', '-ec', step], check=True)
         with open(os.path.join(tmp, '.ccm-rootfs.json'), 'w', encoding='utf-8') as handle:
@@ -154,6 +155,7 @@ def ensure_rootfs(release, quiet=False):
 
 
 def main(argv=None):
+    os.umask(0o022)  # a Debian root file system, whatever umask the calling shell has
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--release', action='append', help='Debian release (default: bookworm)')
     parser.add_argument('--quiet', action='store_true')
