@@ -5,19 +5,16 @@
 holds it, and the emulator stacks of the playbook tests (tests/playbooks/conftest.py)."""
 
 import glob
-import importlib.util
 import os
 import shutil
 import tarfile
 
 import pytest
+from xemu.testing import playbook_fixtures
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-_spec = importlib.util.spec_from_file_location('ccm_playbooks_conftest',
-                                               os.path.join(TOP, 'tests', 'playbooks', 'conftest.py'))
-_playbooks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_playbooks)
+_playbooks = playbook_fixtures('ccm_playbooks_conftest')
 make_stack = _playbooks.make_stack  # the fixture, shared
 Run = _playbooks.Run
 

@@ -3,13 +3,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The emulator stacks of the playbook tests (tests/playbooks/conftest.py), for scripts/crypto-floor.sh."""
 
-import importlib.util
-import os
+from xemu.testing import playbook_fixtures
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-_spec = importlib.util.spec_from_file_location('ccm_playbooks_conftest_floor',
-                                               os.path.join(TOP, 'tests', 'playbooks', 'conftest.py'))
-_playbooks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_playbooks)
-make_stack = _playbooks.make_stack  # the fixture, shared
+make_stack = playbook_fixtures('ccm_playbooks_conftest_floor').make_stack  # the fixture, shared

@@ -7,6 +7,7 @@ and run scripted in-process webhooks.
         emu.url, emu.ca_bundle, emu.app(), emu.user('alice_example'), emu.requests(), emu.fault(...)
 """
 
+import importlib.util
 import json
 import os
 import shutil
@@ -32,6 +33,16 @@ TOOLS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Test emulators pin the end of the Account Activity API far ahead, so that suites exercising AAA keep passing on
 # and after its real end (2027-01-01). Pass Emulator(aaa_end='seed') for the seed's date, or any ISO 8601 time.
 PINNED_AAA_END = '2100-01-01T00:00:00Z'
+
+
+def playbook_fixtures(alias):
+    """tests/playbooks/conftest.py loaded as module `alias`: its make_stack fixture and Run class, for the test
+    directories that run the playbooks against emulator stacks too (tests/artifact, tests/crypto_floor)."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(alias, os.path.join(top, 'tests', 'playbooks', 'conftest.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class ControlError(RuntimeError):
