@@ -26,9 +26,9 @@ results="$work/results.jsonl"
 now() { "$py" -c 'import time; print("%.3f" % time.monotonic())'; }
 # The two floors of scripts/bench.sh (floor_counts there): the floor, the 8 module runs a converged site logically
 # needs (3 on the host with sudo, each an SSH round trip like the role's, 5 on the controller), and the runs floor,
-# the 5 module runs the rerun really does (2 on the host, 3 on the controller).
+# the 4 module runs the rerun really does (2 on the host, 2 on the controller).
 scripts/bench-floor.sh 3 5 "$work/floor.yml" "The floor of a converged XAA site (scripts/bench-hosts.sh)"
-scripts/bench-floor.sh 2 3 "$work/runs_floor.yml" "The runs floor of a converged XAA site (scripts/bench-hosts.sh)"
+scripts/bench-floor.sh 2 2 "$work/runs_floor.yml" "The runs floor of a converged XAA site (scripts/bench-hosts.sh)"
 
 api_calls() { # dir [--clear]: X API calls recorded by the emulator (JSON counts)
   "$py" - "$1" "${2:-}" <<'PY'
@@ -95,8 +95,8 @@ out = ['<!-- bench-hosts:start -->', '## On real hosts over SSH (`make bench-hos
        'as an unprivileged user with sudo (a password), `--forks %s`, Ansible defaults (no pipelining), XAA sites'
        ' with the bridge as a systemd service. The two floors are those of the table above (8 pings: 3 on the host'
        % forks,
-       'with `become`, 5 on the controller; runs floor, 5 pings: 2 and 3), on the same hosts in the same run.', '',
-       '| sites | first converge | idempotent rerun | floor (8 pings) | rerun / floor (bar <= 1.3) | runs floor (5 pings) '
+       'with `become`, 5 on the controller; runs floor, 4 pings: 2 and 2), on the same hosts in the same run.', '',
+       '| sites | first converge | idempotent rerun | floor (8 pings) | rerun / floor (bar <= 1.3) | runs floor (4 pings) '
        '| rerun / runs floor | tasks per site on rerun: executed (skipped) | unchanged on rerun '
        '| X API calls per site, rerun |',
        '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']

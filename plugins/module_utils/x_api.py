@@ -31,7 +31,7 @@ from ansible_collections.hybridchat.ccm.plugins.module_utils._x_common import (
     iso8601,
     normalise_webhook,
 )
-from ansible_collections.hybridchat.ccm.plugins.module_utils._x_crc import CrcProbeResult, crc_probe, crc_response_token
+from ansible_collections.hybridchat.ccm.plugins.module_utils._x_crc import CrcProbeResult, crc_probe, crc_response_token, crc_verdict
 from ansible_collections.hybridchat.ccm.plugins.module_utils._x_errors import (
     AAA_END_DATE,
     AUTH_BASIC,
@@ -72,7 +72,7 @@ __all__ = (
     'AAA_END_DATE', 'AUTH_BASIC', 'AUTH_BEARER', 'AUTH_OAUTH1', 'AUTH_OAUTH2_USER', 'BACKOFF_BASE', 'BACKOFF_MAX', 'CrcProbeResult', 'DEFAULT_API_URL',
     'HAS_REQUESTS', 'MAX_RATE_LIMIT_WAITS', 'MAX_RETRIES', 'MAX_URL_LENGTH', 'REQUESTS_IMPORT_ERROR', 'USERNAME_RE',
     'V11Backend', 'V2Backend', 'WEBHOOK_ID_RE', 'XApiClient', 'XApiError', 'XResponse', 'check_webhook_url',
-    'crc_probe', 'crc_response_token', 'explain_error', 'iso8601', 'json_or_none', 'normalise_webhook',
+    'crc_probe', 'crc_response_token', 'crc_verdict', 'explain_error', 'iso8601', 'json_or_none', 'normalise_webhook',
     'DEFAULT_EVENT_TYPES', 'DEFAULT_TAG', 'EVENT_TYPES', 'MAX_TAG_LENGTH', 'XaaApi', 'canonical_event_type',
     'check_event_types', 'check_id', 'check_replay_window', 'check_tag', 'format_replay_date', 'normalise_subscription',
     'parse_replay_time',

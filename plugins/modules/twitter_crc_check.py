@@ -105,32 +105,10 @@ reason:
 '''
 
 from ansible_collections.hybridchat.ccm.plugins.module_utils.twitter_module import TwitterModule
-from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import check_webhook_url, crc_probe
+from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import check_webhook_url, crc_probe, crc_verdict
 
 
-def evaluate(probe, url, max_latency_ms):
-    """(reason, message) of the first failed requirement, or None when X would accept the answer."""
-    if probe.failure:
-        return probe.failure
-    if 300 <= probe.status < 400:
-        return ('redirect', 'The endpoint answered %s with a redirect to %s; X does not follow redirects and marks the '
-                            'webhook invalid. Serve the CRC at %s itself (no trailing-slash or http-to-https redirect).'
-                % (probe.status, probe.location, url))
-    if probe.status != 200:
-        return ('status', 'The endpoint answered HTTP %s instead of 200 (X: "Non-200 response code during CRC GET '
-                          'request"). Check the proxy route for the path and that CCM is running.' % probe.status)
-    if not isinstance(probe.json, dict):
-        return ('body', 'The endpoint answered 200 but the body is not a JSON object (content type %s): %r. X expects '
-                        '{"response_token": "sha256=..."}.' % (probe.content_type, (probe.body or '')[:120]))
-    if probe.response_token is None:
-        return ('body', 'The JSON answer has no "response_token" string: %r.' % (probe.body or '')[:120])
-    if not probe.response_token_valid:
-        return ('token', 'The response_token is wrong: the endpoint answers with a different consumer secret (or hashes '
-                         'the crc_token differently). Configure the app\'s consumer secret (API key secret) in CCM.')
-    if probe.latency_ms is not None and probe.latency_ms >= max_latency_ms:
-        return ('latency', 'The endpoint answered correctly but too slowly: %d ms, the limit is %d ms (X gives up after '
-                           '3 seconds).' % (probe.latency_ms, max_latency_ms))
-    return None
+# The verdict (x_api.crc_verdict) is shared with twitter_webhook's crc_preflight.
 
 
 def main():
@@ -162,7 +140,7 @@ def main():
     probe = crc_probe(p['url'], p['consumer_secret'], connect_to=p['connect_to'], validate_certs=p['validate_certs'],
                       ca_path=p['ca_path'], timeout=p['timeout'])
     result.update(status=probe.status, latency_ms=probe.latency_ms, response_token_valid=probe.response_token_valid)
-    verdict = evaluate(probe, p['url'], p['max_latency_ms'])
+    verdict = crc_verdict(probe, p['url'], p['max_latency_ms'])
     if verdict:
         reason, msg = verdict
         module.fail_json(msg=module.mask('CRC check of %s failed: %s' % (p['url'], msg)), reason=reason, **result)

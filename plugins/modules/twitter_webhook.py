@@ -32,7 +32,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Only the webhook list is read; C(changed) is what a real run would report.
+    details: Only the webhook list is read (no O(crc_preflight)); C(changed) is what a real run would report.
   diff_mode:
     support: full
 options:
@@ -66,6 +66,48 @@ options:
         This is reported as a change.
     type: bool
     default: true
+  crc_preflight:
+    description:
+      - With O(state=present), first prove that X's CRC request to O(url) gets the right answer, exactly as
+        M(hybridchat.ccm.twitter_crc_check) does, and fail with its message before any call to X when it does not.
+        X marks a webhook invalid after one failed CRC, and registering or re-validating triggers one.
+      - The check runs on every run that is not in check mode (in check mode nothing was deployed yet), so a
+        converged site proves on each run that X's requests reach the endpoint, in the same module run as the
+        webhook list.
+      - Omit it to register without a check.
+    type: dict
+    suboptions:
+      connect_to:
+        description:
+          - C(host:port) to connect to instead of resolving the host of O(url) (the TLS name stays the URL's host).
+        type: str
+      ca_path:
+        description:
+          - CA bundle that signs the endpoint's certificate (private CAs); the system store when omitted. This is not
+            the O(ca_path) of the X API.
+        type: path
+      validate_certs:
+        description:
+          - Check the endpoint's certificate. X always does.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds to wait for the answer of one attempt.
+        type: int
+        default: 10
+      max_latency_ms:
+        description: The slowest answer accepted, in milliseconds (X gives up after 3 seconds).
+        type: int
+        default: 3000
+      retries:
+        description:
+          - Further attempts after a failed one, for an endpoint that is coming up (nginx reloading, CCM restarting).
+        type: int
+        default: 0
+      delay:
+        description: Seconds between attempts.
+        type: int
+        default: 2
 seealso:
   - module: hybridchat.ccm.twitter_crc_check
   - module: hybridchat.ccm.twitter_webhook_info
@@ -78,6 +120,14 @@ EXAMPLES = r'''
     url: https://ccm.example.com/ccm/webhook/twitter
     consumer_key: "{{ vault_twitter_consumer_key }}"
     consumer_secret: "{{ vault_twitter_consumer_secret }}"
+
+- name: Register the webhook once X's CRC through the proxy is answered right (retried while nginx reloads)
+  hybridchat.ccm.twitter_webhook:
+    url: https://ccm.example.com/ccm/webhook/twitter
+    crc_preflight:
+      connect_to: 203.0.113.10:443
+      retries: 5
+      delay: 2
 
 - name: Register the webhook in a v1.1 dev environment
   hybridchat.ccm.twitter_webhook:
@@ -166,6 +216,29 @@ revalidated:
   returned: always
   type: bool
   sample: false
+crc:
+  description:
+    - The O(crc_preflight) check, when it ran; V(null) when it did not (no O(crc_preflight), check mode,
+      O(state=absent)).
+  returned: always
+  type: dict
+  contains:
+    status:
+      description: HTTP status of the last attempt (V(null) when no answer came).
+      type: int
+      sample: 200
+    latency_ms:
+      description: Time the last attempt's answer took.
+      type: int
+      sample: 12
+    response_token_valid:
+      description: Whether the answer was the right C(response_token).
+      type: bool
+      sample: true
+    attempts:
+      description: Attempts made, the last one included.
+      type: int
+      sample: 1
 api_calls:
   description: Number of HTTP requests sent to the X API by this task.
   returned: always
@@ -173,8 +246,16 @@ api_calls:
   sample: 1
 '''
 
+import time
+
 from ansible_collections.hybridchat.ccm.plugins.module_utils.twitter_module import TwitterModule
-from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import WEBHOOK_ID_RE, XApiError, check_webhook_url
+from ansible_collections.hybridchat.ccm.plugins.module_utils.x_api import (
+    WEBHOOK_ID_RE,
+    XApiError,
+    check_webhook_url,
+    crc_probe,
+    crc_verdict,
+)
 
 
 def _brief(hook):
@@ -271,6 +352,25 @@ def _rollback(backend, url, err, deleted):
     return XApiError(msg, err.kind, err.status, err.code, err.reason, err.x_message)
 
 
+def crc_preflight(module, url, options):
+    """X's CRC request to url, answered right (twitter_crc_check's verdict), retried: the result for `crc`, or the
+    module fails with the reason before any call to X."""
+    attempts = max(int(options['retries']), 0) + 1
+    for attempt in range(1, attempts + 1):
+        probe = crc_probe(url, module.params['consumer_secret'], connect_to=options['connect_to'],
+                          validate_certs=options['validate_certs'], ca_path=options['ca_path'], timeout=options['timeout'])
+        crc = dict(status=probe.status, latency_ms=probe.latency_ms, response_token_valid=probe.response_token_valid,
+                   attempts=attempt)
+        verdict = crc_verdict(probe, url, options['max_latency_ms'])
+        if verdict is None:
+            return crc
+        if attempt < attempts:
+            time.sleep(max(int(options['delay']), 0))
+    reason, msg = verdict
+    module.fail_json(msg=module.mask('CRC check of %s failed: %s' % (url, msg)), reason=reason, crc=crc, changed=False,
+                     webhook=None, removed=[], revalidated=False, api_calls=module.api_calls)
+
+
 def ensure_absent(module, backend, url, webhook_id):
     hooks = backend.list_webhooks()
     targets = [h for h in hooks if (url is not None and h['url'] == url) or (webhook_id is not None and h['id'] == webhook_id)]
@@ -294,6 +394,15 @@ def main():
             webhook_id=dict(type='str'),
             exclusive=dict(type='bool', default=False),
             revalidate=dict(type='bool', default=True),
+            crc_preflight=dict(type='dict', options=dict(
+                connect_to=dict(type='str'),
+                ca_path=dict(type='path'),
+                validate_certs=dict(type='bool', default=True),
+                timeout=dict(type='int', default=10),
+                max_latency_ms=dict(type='int', default=3000),
+                retries=dict(type='int', default=0),
+                delay=dict(type='int', default=2),
+            )),
         ),
         required_if=[('state', 'present', ['url']), ('state', 'absent', ['url', 'webhook_id'], True)],
         supports_check_mode=True,
@@ -309,6 +418,13 @@ def main():
     if p['state'] == 'present' and p['webhook_id'] is not None:
         module.fail_json(msg='webhook_id is only used with state=absent; with state=present the url identifies the webhook.', **result)
 
+    crc = None
+    if p['state'] == 'present' and p['crc_preflight'] is not None and not module.check_mode:
+        if not p['consumer_secret']:
+            module.fail_json(msg='crc_preflight needs consumer_secret (or TWITTER_CONSUMER_SECRET): the CRC answer is keyed '
+                                 'with it.', **result)
+        crc = crc_preflight(module, p['url'], p['crc_preflight'])
+
     try:
         backend = module.backend()
         if p['state'] == 'present':
@@ -316,8 +432,9 @@ def main():
         else:
             result, before, after = ensure_absent(module, backend, p['url'], p['webhook_id'])
     except XApiError as err:
-        module.fail_api(err, **result)
+        module.fail_api(err, crc=crc, **result)
 
+    result['crc'] = crc
     if module._diff:
         result['diff'] = {'before': _state_view(before), 'after': _state_view(after)}
     module.finish(**result)

@@ -211,3 +211,83 @@ def test_exclusive_other_error_deletes_nothing(fake, run_module):
 def test_webhook_id_checked_locally(fake, run_module):
     failed, res = run_module(twitter_webhook, dict(webhook_id='abc', state='absent'))
     assert failed and '1 to 19 digits' in res['msg'] and fake.log == []
+
+
+# --- crc_preflight: twitter_crc_check's check first, in the same module run ----------------------------------------
+class _Answer(object):
+    def __init__(self, status, body, headers):
+        self.status, self.data, self.headers = status, body.encode(), headers
+
+
+class _CrcEndpoint(object):
+    """Stands in for urllib3's HTTPSConnectionPool (module_utils._x_crc): answers X's CRC GET like CCM would."""
+    answers = []
+    seen = []
+
+    def __init__(self, host, port, **kw):
+        self.host, self.port = host, port
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def request(self, method, path, headers=None, **kw):
+        _CrcEndpoint.seen.append((self.host, self.port, method, path))
+        return _CrcEndpoint.answers.pop(0)(path)
+
+
+def _crc_answer(secret=None, status=200):
+    def answer(path):
+        from ansible_collections.hybridchat.ccm.plugins.module_utils import x_api
+        from ansible_collections.hybridchat.ccm.tests.unit.plugins.xfake import CONSUMER_SECRET
+        token = dict(p.split('=', 1) for p in path.split('?', 1)[1].split('&'))['crc_token']
+        body = '{"response_token": "%s"}' % x_api.crc_response_token(secret or CONSUMER_SECRET, token)
+        return _Answer(status, body if status == 200 else 'Bad Gateway', {'content-type': 'application/json'})
+    return answer
+
+
+@pytest.fixture
+def crc_endpoint(monkeypatch):
+    from ansible_collections.hybridchat.ccm.plugins.module_utils import _x_crc
+    _CrcEndpoint.answers, _CrcEndpoint.seen = [], []
+    monkeypatch.setattr(_x_crc.urllib3, 'HTTPSConnectionPool', _CrcEndpoint)
+    sleeps = []
+    monkeypatch.setattr(twitter_webhook.time, 'sleep', sleeps.append)
+    _CrcEndpoint.sleeps = sleeps
+    return _CrcEndpoint
+
+
+def test_crc_preflight_then_register(fake, run_module, crc_endpoint):
+    crc_endpoint.answers = [_crc_answer()]
+    failed, res = run_module(twitter_webhook, dict(url=URL, crc_preflight=dict(connect_to='127.0.0.1:8443')))
+    assert not failed and res['changed'], res
+    assert res['crc']['attempts'] == 1 and res['crc']['status'] == 200 and res['crc']['response_token_valid'] is True
+    assert [(h, p, m) for h, p, m, _path in crc_endpoint.seen] == [('127.0.0.1', 8443, 'GET')]
+    assert fake.paths() == ['POST /oauth2/token', 'GET /2/webhooks', 'POST /2/webhooks']
+
+
+def test_crc_preflight_wrong_secret_fails_before_any_call_to_x(fake, run_module, crc_endpoint):
+    crc_endpoint.answers = [_crc_answer(secret='another-consumer-secret')]
+    failed, res = run_module(twitter_webhook, dict(url=URL, crc_preflight=dict()))
+    assert failed and res['reason'] == 'token', res
+    assert res['msg'].startswith('CRC check of %s failed: The response_token is wrong' % URL), res['msg']
+    assert res['crc']['response_token_valid'] is False and res['webhook'] is None
+    assert fake.paths() == [] and res['api_calls'] == 0
+
+
+def test_crc_preflight_retries_while_the_endpoint_comes_up(fake, run_module, crc_endpoint):
+    crc_endpoint.answers = [_crc_answer(status=502), _crc_answer(status=502), _crc_answer()]
+    failed, res = run_module(twitter_webhook, dict(url=URL, crc_preflight=dict(retries=3, delay=4)))
+    assert not failed and res['crc']['attempts'] == 3, res
+    assert crc_endpoint.sleeps == [4, 4]
+    crc_endpoint.answers = [_crc_answer(status=502), _crc_answer(status=502)]
+    failed, res = run_module(twitter_webhook, dict(url=URL, crc_preflight=dict(retries=1, delay=0)))
+    assert failed and res['reason'] == 'status' and res['crc']['attempts'] == 2, res
+
+
+def test_crc_preflight_not_in_check_mode(fake, run_module, crc_endpoint):
+    failed, res = run_module(twitter_webhook, dict(url=URL, crc_preflight=dict()), check=True)
+    assert not failed and res['changed'] and res['crc'] is None, res
+    assert crc_endpoint.seen == []
