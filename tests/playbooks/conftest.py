@@ -100,6 +100,16 @@ class Stack:
                 return hook
         return None
 
+    def aaa_subscribed(self, site):
+        """Whether the site's account is subscribed through AAA on the webhook of its URL."""
+        hook = self.hook_of(site, site['webhook_url'])
+        return hook is not None and site['account_id'] in hook['subscriptions']
+
+    @staticmethod
+    def texts(messages):
+        """The texts of CCM's messages, in order."""
+        return [m.get('text') for m in messages]
+
     def api_calls(self, clear=True):
         counts = self.control('GET', 'requests')['counts']
         if clear:

@@ -61,6 +61,18 @@ def _issue(stack, site, days, name):
     return chain, key, x509.load_pem_x509_certificate(chain)
 
 
+def _not_after(cert):
+    return cert.not_valid_after_utc.strftime('%Y%m%d%H%M%SZ')
+
+
+def _rerun_reads_nothing(stack):
+    """A converged rerun: nothing changes and neither file is read again."""
+    rerun = stack.playbook('deploy.yml')
+    assert rerun.rc == 0, rerun.out
+    assert rerun.changed() == {'site00': 0}, rerun.out
+    assert READ_TASK not in rerun.out, rerun.out
+
+
 def _write(path, data):
     with open(path, 'wb') as handle:
         handle.write(data)
@@ -75,14 +87,9 @@ def test_checked_once_then_again_when_a_file_changes(make_stack):
     assert first.rc == 0, first.out
     assert READ_TASK in first.out
     with open(cert_path, 'rb') as handle:
-        not_after = x509.load_pem_x509_certificate(handle.read()).not_valid_after_utc.strftime('%Y%m%d%H%M%SZ')
+        not_after = _not_after(x509.load_pem_x509_certificate(handle.read()))
     assert _memo(stack, site) == (_sha1(cert_path), _sha1(key_path), not_after)
-
-    # Converged: nothing changes and neither file is read again.
-    again = stack.playbook('deploy.yml')
-    assert again.rc == 0, again.out
-    assert again.changed() == {'site00': 0}, again.out
-    assert READ_TASK not in again.out, again.out
+    _rerun_reads_nothing(stack)
 
     # The certificate is renewed in place (what certbot or an administrator does): nginx still serves the old one
     # until a run checks the new one, rewrites the vhost's record of it and reloads nginx.
@@ -96,12 +103,8 @@ def test_checked_once_then_again_when_a_file_changes(make_stack):
     assert READ_TASK in renewal.out, renewal.out
     assert renewal.changed()['site00'] >= 1, renewal.out
     assert _served_serial(stack, site) == renewed.serial_number != old_serial
-    assert _memo(stack, site) == (_sha1(cert_path), _sha1(key_path),
-                                  renewed.not_valid_after_utc.strftime('%Y%m%d%H%M%SZ'))
-    settled = stack.playbook('deploy.yml')
-    assert settled.rc == 0, settled.out
-    assert settled.changed() == {'site00': 0}, settled.out
-    assert READ_TASK not in settled.out, settled.out
+    assert _memo(stack, site) == (_sha1(cert_path), _sha1(key_path), _not_after(renewed))
+    _rerun_reads_nothing(stack)
 
     # A key that does not belong to the certificate is still refused before anything changes, memo or not.
     vhost_memo = _memo(stack, site)

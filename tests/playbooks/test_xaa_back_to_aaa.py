@@ -7,18 +7,10 @@ hands CCM what it holds, then nginx sends the webhook straight to CCM and the br
 it and changes nothing; every DM sent during the move reaches CCM exactly once; a rerun changes nothing."""
 
 import os
-import socket
 import threading
 import time
 
-
-def _texts(messages):
-    return [m.get('text') for m in messages]
-
-
-def _aaa_subscribed(stack, site):
-    hook = stack.hook_of(site, site['webhook_url'])
-    return hook is not None and site['account_id'] in hook['subscriptions']
+from xemu.testing import listening
 
 
 def _vhost(stack, site):
@@ -27,27 +19,19 @@ def _vhost(stack, site):
         return handle.read()
 
 
-def _listening(port):
-    try:
-        with socket.create_connection(('127.0.0.1', port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def test_back_to_aaa_during_traffic(make_stack):
     stack = make_stack(sites=1, xaa=1)
     site = stack.state['sites'][0]
     assert site['activity_api'] == 'xaa'
     first = stack.playbook('deploy.yml')
     assert first.rc == 0, first.out
-    assert not _aaa_subscribed(stack, site)
+    assert not stack.aaa_subscribed(site)
     assert sorted(s['event_type'] for s in stack.xaa_subscriptions(site)) == ['dm.received', 'dm.sent']
     assert 'upstream ccm_twitter_bridge_' in _vhost(stack, site)
     health_port = site['bridge']['health_port']
-    assert _listening(health_port)
+    assert listening(health_port)
     stack.send_dm(site, 'on XAA')
-    assert _texts(stack.wait_ccm(0, ['on XAA'])) == ['on XAA']
+    assert stack.texts(stack.wait_ccm(0, ['on XAA'])) == ['on XAA']
 
     stack.set_host_var('site00', 'ccm_twitter_activity_api', 'aaa')
 
@@ -57,8 +41,8 @@ def test_back_to_aaa_during_traffic(make_stack):
     for task in ("Remove the account's XAA subscriptions", 'Configure the nginx vhost',
                  "Remove the bridge's unit, program and config"):
         assert "TASK [hybridchat.ccm.ccm_twitter : %s]" % task in check.out, check.out[-6000:]
-    assert not _aaa_subscribed(stack, site) and len(stack.xaa_subscriptions(site)) == 2
-    assert 'upstream ccm_twitter_bridge_' in _vhost(stack, site) and _listening(health_port)
+    assert not stack.aaa_subscribed(site) and len(stack.xaa_subscriptions(site)) == 2
+    assert 'upstream ccm_twitter_bridge_' in _vhost(stack, site) and listening(health_port)
 
     # DMs keep coming while the site moves back.
     sent, stop = [], threading.Event()
@@ -79,16 +63,16 @@ def test_back_to_aaa_during_traffic(make_stack):
         thread.join()
     assert back.rc == 0, back.out
     assert 'api=aaa subscribed=True' in back.out, back.out
-    assert _aaa_subscribed(stack, site)
+    assert stack.aaa_subscribed(site)
     assert stack.xaa_subscriptions(site) == []
     assert 'upstream ccm_twitter_bridge_' not in _vhost(stack, site)
-    assert not _listening(health_port)
+    assert not listening(health_port)
     assert not os.path.exists(os.path.join(site['bridge']['config_dir'], 'config.json'))
     stack.send_dm(site, 'on AAA again')
     expected = ['on XAA'] + sent + ['on AAA again']
     messages = stack.wait_ccm(0, expected)
     assert len(sent) >= 3, sent
-    assert sorted(_texts(messages)) == sorted(expected), (_texts(messages), expected)  # every DM, each once
+    assert sorted(stack.texts(messages)) == sorted(expected), (stack.texts(messages), expected)  # every DM, each once
     assert messages[-1]['for_user_id'] == site['account_id']
 
     rerun = stack.playbook('deploy.yml')

@@ -11,15 +11,6 @@ import os
 SECRETS = ('consumer_secret', 'access_token', 'access_secret', 'bearer_token')
 
 
-def _texts(messages):
-    return [m.get('text') for m in messages]
-
-
-def _aaa_subscribed(stack, site):
-    hook = stack.hook_of(site, site['webhook_url'])
-    return hook is not None and site['account_id'] in hook['subscriptions']
-
-
 def _no_secret(site, text):
     for key in SECRETS:
         assert site[key] not in text, key
@@ -32,9 +23,9 @@ def test_migration_with_a_failure_half_way(make_stack):
 
     first = stack.playbook('deploy.yml')
     assert first.rc == 0, first.out
-    assert _aaa_subscribed(stack, site) and not stack.xaa_subscriptions(site)
+    assert stack.aaa_subscribed(site) and not stack.xaa_subscriptions(site)
     stack.send_dm(site, 'dm1 on AAA')
-    assert _texts(stack.wait_ccm(0, ['dm1 on AAA'])) == ['dm1 on AAA']
+    assert stack.texts(stack.wait_ccm(0, ['dm1 on AAA'])) == ['dm1 on AAA']
     stack.api_calls(clear=True)
     aaa_rerun = stack.playbook('deploy.yml')
     assert aaa_rerun.rc == 0 and aaa_rerun.changed() == {'site00': 0}, aaa_rerun.out
@@ -49,7 +40,7 @@ def test_migration_with_a_failure_half_way(make_stack):
     for task in ('Write the bridge\'s config', 'Configure the nginx vhost', 'Remove the account\'s AAA subscription',
                  'Note that the AAA subscription is gone'):
         assert 'TASK [hybridchat.ccm.ccm_twitter : %s]' % task in check.out, task
-    assert _aaa_subscribed(stack, site) and not stack.xaa_subscriptions(site)
+    assert stack.aaa_subscribed(site) and not stack.xaa_subscriptions(site)
     assert not os.path.exists(os.path.join(site['bridge']['config_dir'], 'config.json'))
     _no_secret(site, check.out)
 
@@ -59,17 +50,17 @@ def test_migration_with_a_failure_half_way(make_stack):
     assert failed.rc != 0 and failed.recap['site00']['failed'] == 1, failed.out
     assert 'the move to the X Activity API stopped at' in failed.out, failed.out
     assert 'The AAA subscription is kept' in failed.out, failed.out
-    assert _aaa_subscribed(stack, site)
+    assert stack.aaa_subscribed(site)
     assert [s['event_type'] for s in stack.xaa_subscriptions(site)] == ['dm.received']
     # nginx already hands the webhook to the bridge: the DM arrives through AAA and XAA, CCM gets it once.
     stack.send_dm(site, 'dm2 half-way')
-    assert _texts(stack.wait_ccm(0, ['dm2 half-way'])) == ['dm1 on AAA', 'dm2 half-way']
+    assert stack.texts(stack.wait_ccm(0, ['dm2 half-way'])) == ['dm1 on AAA', 'dm2 half-way']
 
     # The cause fixed, the next deploy goes on from there.
     stack.control('POST', 'config', {'xaa_max_subscriptions': 1500})
     migrated = stack.playbook('deploy.yml', '--diff')
     assert migrated.rc == 0, migrated.out
-    assert not _aaa_subscribed(stack, site)
+    assert not stack.aaa_subscribed(site)
     hook = stack.hook_of(site, site['webhook_url'])
     subs = stack.xaa_subscriptions(site)
     assert sorted(s['event_type'] for s in subs) == ['dm.received', 'dm.sent']
@@ -77,7 +68,7 @@ def test_migration_with_a_failure_half_way(make_stack):
     assert 'api=xaa subscribed=True' in migrated.out, migrated.out
     stack.send_dm(site, 'dm3 on XAA')
     messages = stack.wait_ccm(0, ['dm3 on XAA'])
-    assert _texts(messages) == ['dm1 on AAA', 'dm2 half-way', 'dm3 on XAA']
+    assert stack.texts(messages) == ['dm1 on AAA', 'dm2 half-way', 'dm3 on XAA']
     assert messages[-1]['for_user_id'] == site['account_id']  # the AAA format, from the bridge
     _no_secret(site, failed.out + migrated.out)
 

@@ -7,9 +7,10 @@ re-creates a missing XAA subscription; remove.yml on XAA deletes the tagged subs
 of the repair and of remove.yml."""
 
 import os
-import socket
 
 import requests
+
+from xemu.testing import listening
 
 
 def _line(out, host):
@@ -23,14 +24,6 @@ def _line(out, host):
 def _no_secret(site, text):
     for key in ('consumer_secret', 'access_token', 'access_secret', 'bearer_token'):
         assert site[key] not in text, key
-
-
-def _listening(port):
-    try:
-        with socket.create_connection(('127.0.0.1', port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_status_both_apis_deadline_repair_remove(make_stack):
@@ -81,13 +74,13 @@ def test_status_both_apis_deadline_repair_remove(make_stack):
 
     # remove.yml on the XAA site: tagged subscriptions, bridge, vhost; the AAA site keeps everything.
     bridge = xaa['bridge']
-    assert _listening(bridge['health_port'])
+    assert listening(bridge['health_port'])
     removed = stack.playbook('remove.yml', '--limit', 'site00', '-vvv', '--diff')
     assert removed.rc == 0, removed.out
     _no_secret(xaa, removed.out)
     assert not stack.xaa_subscriptions(xaa)
     assert stack.hook_of(xaa) is None
-    assert not _listening(bridge['health_port']) and not _listening(bridge['port'])
+    assert not listening(bridge['health_port']) and not listening(bridge['port'])
     assert not os.path.exists(bridge['config_dir']) and not os.path.exists(bridge['program'])
     assert 'ccm-twitter-%s.conf' % xaa['fqdn'] not in stack.vhosts()
     assert 'ccm-twitter-%s.conf' % aaa['fqdn'] in stack.vhosts()

@@ -55,6 +55,15 @@ def free_port(host='127.0.0.1'):
         return sock.getsockname()[1]
 
 
+def listening(port, host='127.0.0.1'):
+    """Whether something accepts TCP connections on host:port now."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def make_ca(tmpdir):
     """A test CA in ``tmpdir``/ca (``.cert_path``, ``.key_path``)."""
     return pki.make_ca(os.path.join(str(tmpdir), 'ca'))
